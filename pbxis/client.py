@@ -1,0 +1,577 @@
+"""``Pbx`` and ``connect()``: wires the link, the correlator, the digest and
+the channels together, and runs blocking commands (layer 4).
+
+Threads: the ``pbxis-reader`` (owned by the link) feeds frames in; commands
+run on the caller's thread and wait on a future; callbacks run on
+``pbxis-subscriber-<n>`` threads. Locks: ``_state_lock`` guards the digest,
+the hub and the restore bookkeeping; ``_pending_lock`` guards the pending
+actions. No user code runs under either, and nobody waits for an AMI reply
+while holding one.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+from . import commands
+from .actions import ActionResult, Correlator, new_action_ids
+from .channels import EventChannel, Hub, Subscription
+from .config import Options, check_value, parse_url
+from .digest import Digest, Query
+from .errors import (
+    ActionTimeout,
+    AmbiguousCallError,
+    NoCallError,
+    NotConnectedError,
+    PBXISError,
+)
+from .events import CONNECTION_LOST, CONNECTION_RESTORED, Event
+from .protocol import Frame, Message, encode_action
+from .scope import Scope
+from .transport import Link
+
+__all__ = ["Pbx", "connect"]
+
+logger = logging.getLogger(__name__)
+
+#: Events the client itself reads besides the digest's.
+_CLIENT_EVENTS = frozenset({"Shutdown", "ParkedCall", "FullyBooted"})
+
+_Callback = Callable[[Union[ActionResult, BaseException]], None]
+
+
+class Pbx:
+    """One connection to Asterisk's AMI, its tracked state, and its commands.
+
+    Create it with :func:`pbxis.connect`. Thread-safe: commands may be called
+    from any thread. Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self._state_lock = threading.RLock()
+        self._pending_lock = threading.Lock()
+        self._digest = Digest(options.location_prefix)
+        self._hub = Hub()
+        self._correlator = Correlator()
+        self._ids = new_action_ids("pbxis-")
+        self._waiters: Dict[str, Future[ActionResult]] = {}
+        self._callbacks: Dict[str, _Callback] = {}
+        self._parked: Dict[str, Future[str]] = {}
+        self._subscriptions: List[Subscription] = []
+        self._ready = False
+        self._closed = False
+        self._restore_token = 0
+        self._restore_pending = 0
+        self._held: Optional[List[Event]] = None
+        self._wanted = frozenset(self._digest.handled_events) | _CLIENT_EVENTS
+        self._link = Link(options, self, wanted=lambda: self._wanted)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def _open(self) -> None:
+        self._link.open()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop every pbxis thread, close the socket and end every channel.
+
+        Each channel receives a final ``closed`` event. Pending commands fail
+        with ``NotConnectedError``. Idempotent; never blocks longer than about
+        ``timeout`` seconds per thread.
+        """
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._ready = False
+        self._link.close(timeout)
+        self._fail_pending(NotConnectedError("pbx closed"))
+        with self._state_lock:
+            subscriptions, self._subscriptions = self._subscriptions, []
+            self._hub.close_all()
+        for sub in subscriptions:
+            sub.close(timeout)
+
+    def __enter__(self) -> Pbx:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        """True while the link is up and the state is restored."""
+        return self._ready
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    # -- link callbacks (pbxis-reader thread) --------------------------------
+
+    def on_connected(self, leftovers: List[Frame], reconnected: bool) -> None:
+        """Logged in: narrow the event stream, then restore tracked state."""
+        self._narrow()
+        with self._state_lock:
+            if reconnected:
+                self._restore_token += 1
+                token = self._restore_token
+                self._held = []
+                queries = self._digest.begin_restore()
+                self._restore_pending = len(queries)
+                for query in queries:
+                    self._send_query(query, partial(self._on_restore_result, token, query))
+                if not queries:
+                    self._finish_restore()
+            else:
+                self._ready = True
+        if leftovers:
+            self.on_frames(leftovers)
+
+    def on_disconnected(self, error: BaseException) -> None:
+        """The link dropped: fail pending actions, tell every channel."""
+        with self._state_lock:
+            self._ready = False
+            self._held = None
+            self._restore_token += 1
+            self._hub.publish([Event(CONNECTION_LOST, reason=str(error))])
+        self._fail_pending(NotConnectedError(f"connection to Asterisk lost: {error}"))
+
+    def on_frames(self, frames: List[Frame]) -> None:
+        """Route responses to their waiters and events to the digest (hot path)."""
+        feed = self._digest.feed
+        correlate = self._correlate
+        out: List[Event] = []
+        with self._state_lock:
+            for frame in frames:
+                if type(frame) is not Message:
+                    continue
+                if frame.get("ActionID") is not None and correlate(frame):
+                    continue
+                name = frame.get("Event")
+                if name is None:
+                    continue
+                if name in _CLIENT_EVENTS:
+                    self._client_event(name, frame)
+                events = feed(frame)
+                if events:
+                    out.extend(events)
+            if out:
+                self._publish(out)
+
+    def _client_event(self, name: str, msg: Message) -> None:
+        if name == "Shutdown":
+            # Asterisk is going away (asterisk-22-notes: Shutdown, then EOF):
+            # fail commands from now on instead of letting them time out.
+            logger.warning("Asterisk is shutting down (restart: %s)", msg.get("Restart"))
+            self._ready = False
+        elif name == "ParkedCall":
+            parkee = msg.get("ParkeeChannel") or ""
+            with self._pending_lock:
+                waiter = self._parked.pop(parkee, None)
+            if waiter is not None:
+                waiter.set_result(msg.get("ParkingSpace") or "")
+
+    def _correlate(self, msg: Message) -> bool:
+        with self._pending_lock:
+            found = self._correlator.feed(msg)
+            if found is None:
+                return False
+            pending, result = found
+            if result is None:
+                return True
+            waiter = self._waiters.pop(pending.action_id, None)
+            callback = self._callbacks.pop(pending.action_id, None)
+        if waiter is not None:
+            waiter.set_result(result)
+        elif callback is not None:
+            callback(result)
+        return True
+
+    def _fail_pending(self, error: BaseException) -> None:
+        with self._pending_lock:
+            self._correlator.fail_all()
+            waiters, self._waiters = self._waiters, {}
+            callbacks, self._callbacks = self._callbacks, {}
+            parked, self._parked = self._parked, {}
+        for waiter in list(waiters.values()) + list(parked.values()):  # type: ignore[operator]
+            if not waiter.done():
+                waiter.set_exception(error)
+        for callback in callbacks.values():
+            try:
+                callback(error)
+            except Exception:  # pragma: no cover
+                logger.exception("internal callback failed")
+
+    def _publish(self, events: List[Event]) -> None:
+        # Caller holds _state_lock.
+        if self._held is not None:
+            self._held.extend(events)
+        else:
+            self._hub.publish(events)
+
+    # -- server-side narrowing, tracking, restore ----------------------------
+
+    def _narrow(self) -> None:
+        if not self.options.server_filter:
+            return
+        name, headers = commands.server_filter(self._wanted)
+
+        def done(result: Union[ActionResult, BaseException]) -> None:
+            if isinstance(result, ActionResult) and not result.ok:
+                logger.info(
+                    "Asterisk refused Filter (%s); narrowing by event class instead",
+                    result.response.get("Message"),
+                )
+                mask_name, mask_headers = commands.event_mask()
+                try:
+                    self._send_internal(mask_name, mask_headers, lambda r: None)
+                except NotConnectedError:
+                    pass
+
+        try:
+            self._send_internal(name, headers, done)
+        except NotConnectedError:
+            pass
+
+    def _send_query(self, query: Query, callback: _Callback) -> None:
+        try:
+            self._send_internal(query.action, list(query.headers), callback)
+        except NotConnectedError as exc:
+            callback(exc)
+
+    def _send_internal(self, name: str, headers: Sequence[Any], callback: _Callback) -> None:
+        action_id = next(self._ids)
+        data = encode_action(name, action_id, headers)
+        with self._pending_lock:
+            self._correlator.register(action_id, name)
+            self._callbacks[action_id] = callback
+        try:
+            self._link.send(data)
+        except NotConnectedError:
+            with self._pending_lock:
+                self._correlator.discard(action_id)
+                self._callbacks.pop(action_id, None)
+            raise
+
+    def _on_query_result(self, query: Query, result: Union[ActionResult, BaseException]) -> None:
+        if not isinstance(result, ActionResult):
+            return  # the link dropped; the restore after reconnect covers it
+        with self._state_lock:
+            events = self._digest.apply(query, result)
+            if events:
+                self._publish(events)
+
+    def _on_restore_result(
+        self, token: int, query: Query, result: Union[ActionResult, BaseException]
+    ) -> None:
+        with self._state_lock:
+            if token != self._restore_token or not isinstance(result, ActionResult):
+                return
+            events = self._digest.apply(query, result)
+            if events and self._held is not None:
+                self._held.extend(events)
+            self._restore_pending -= 1
+            if self._restore_pending == 0:
+                self._finish_restore()
+
+    def _finish_restore(self) -> None:
+        # Caller holds _state_lock.
+        held, self._held = self._held or [], None
+        events = [Event(CONNECTION_RESTORED)] + held + self._digest.end_restore()
+        self._ready = True
+        self._hub.publish(events)
+        logger.info("AMI connection restored; %d state changes published", len(events) - 1)
+
+    # -- channels --------------------------------------------------------------
+
+    def event_channel(
+        self, agents: Iterable[str] = (), queues: Iterable[str] = (), maxsize: int = 10000
+    ) -> EventChannel:
+        """A channel of the events for ``agents`` and ``queues`` (API.md §3).
+
+        It first receives introductory events (the current state for its
+        scope), then the live stream. Iterating blocks; it ends after the
+        final ``closed`` event (channel or pbx closed).
+        """
+        scope = Scope(agents, queues)
+        channel = EventChannel(scope, maxsize=maxsize, on_close=self._channel_closed)
+        with self._state_lock:
+            if self._closed:
+                channel.close()
+                return channel
+            queries = self._digest.track(scope.agents, scope.queues)
+            for event in self._digest.introduce(scope.agents, scope.queues):
+                channel.put(event)
+            self._hub.add(channel)
+            if self._link.connected:
+                for query in queries:
+                    self._send_query(query, partial(self._on_query_result, query))
+        return channel
+
+    def subscribe(
+        self,
+        callback: Callable[[Event], Any],
+        agents: Iterable[str] = (),
+        queues: Iterable[str] = (),
+        maxsize: int = 10000,
+    ) -> Subscription:
+        """Call ``callback(event)`` for each event of the scope, on a pbxis thread.
+
+        The callback runs on a thread named ``pbxis-subscriber-<n>``, never on
+        the socket reader. An exception in it is logged and delivery goes on.
+        ``sub.close()`` stops it.
+        """
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        channel = self.event_channel(agents, queues, maxsize)
+        sub = Subscription(callback, channel)
+        with self._state_lock:
+            self._subscriptions.append(sub)
+        return sub
+
+    def _channel_closed(self, channel: EventChannel) -> None:
+        with self._state_lock:
+            self._hub.remove(channel)
+            self._digest.untrack(channel.scope.agents, channel.scope.queues)
+            self._subscriptions = [s for s in self._subscriptions if s.channel is not channel]
+
+    # -- commands --------------------------------------------------------------
+
+    def _request(
+        self, name: str, headers: Sequence[Any], timeout: Optional[float] = None
+    ) -> ActionResult:
+        action_id = next(self._ids)
+        data = encode_action(name, action_id, headers)  # ValueError before anything is sent
+        if not self._ready:
+            raise NotConnectedError(
+                "pbx is closed" if self._closed else "not connected to Asterisk"
+            )
+        waiter: Future[ActionResult] = Future()
+        with self._pending_lock:
+            self._correlator.register(action_id, name)
+            self._waiters[action_id] = waiter
+        try:
+            self._link.send(data)
+            return waiter.result(self.options.action_timeout if timeout is None else timeout)
+        except FutureTimeout:
+            raise ActionTimeout(
+                f"no response to {name} within {self.options.action_timeout:g} s", action_id
+            ) from None
+        finally:
+            with self._pending_lock:
+                if self._waiters.pop(action_id, None) is not None:
+                    self._correlator.discard(action_id)
+
+    def send_action(self, name: str, **headers: Any) -> commands.Response:
+        """Send any AMI action and wait for its response (the escape hatch).
+
+        Header values that are lists are sent as repeated headers. For list
+        actions the returned ``Response.events`` holds the list items.
+
+        Raises:
+            ValueError: a name or value holds CR, LF or NUL (nothing is sent).
+            ActionError: Asterisk answered ``Response: Error``.
+            ActionTimeout: no response within ``action_timeout``.
+            NotConnectedError: the link is down (the action is never re-sent).
+        """
+        result = self._request(name, list(headers.items()))
+        return commands.Response(commands.check_result(result, name))
+
+    def _location(self, agent: str) -> str:
+        if not isinstance(agent, str) or not agent.strip():
+            raise ValueError("agent must be a non-empty str")
+        check_value("agent", agent)
+        return self.options.location_prefix + agent
+
+    def originate_call(
+        self,
+        agent: str,
+        phone: str,
+        *,
+        caller_id: Optional[str] = None,
+        variables: Optional[Dict[str, Any]] = None,
+    ) -> str:
+        """Ring the agent's extension; when answered, dial ``phone`` in ``originate_context``.
+
+        Returns the action id at once (asynchronous Originate). A later
+        failure arrives as an ``originateFailed`` event with that id.
+        """
+        name, headers = commands.originate(
+            self._location(agent), self.options.originate_context, phone, caller_id, variables
+        )
+        action_id = next(self._ids)
+        data = encode_action(name, action_id, headers)
+        if not self._ready:
+            raise NotConnectedError("not connected to Asterisk")
+        with self._state_lock:
+            self._digest.originate_started(action_id)
+        waiter: Future[ActionResult] = Future()
+        with self._pending_lock:
+            self._correlator.register(action_id, name)
+            self._waiters[action_id] = waiter
+        try:
+            self._link.send(data)
+            result = waiter.result(self.options.action_timeout)
+        except FutureTimeout:
+            raise ActionTimeout("no response to Originate", action_id) from None
+        finally:
+            with self._pending_lock:
+                if self._waiters.pop(action_id, None) is not None:
+                    self._correlator.discard(action_id)
+        commands.check_result(result, "Originate")
+        return action_id
+
+    def _resolve(self, agent_or_channel: str) -> tuple[str, Optional[str]]:
+        """(remote channel to act on, the agent's channel or None)."""
+        if not isinstance(agent_or_channel, str) or not agent_or_channel.strip():
+            raise ValueError("agent_or_channel must be a non-empty str")
+        check_value("agent_or_channel", agent_or_channel)
+        with self._state_lock:
+            if "/" in agent_or_channel:
+                for call in self._digest.all_calls():
+                    if call.bridged_channel == agent_or_channel:
+                        return agent_or_channel, call.agent_channel
+                return agent_or_channel, None
+            calls = [c for c in self._digest.calls_of(agent_or_channel) if c.bridged_channel]
+        if not calls:
+            raise NoCallError(agent_or_channel)
+        if len(calls) > 1:
+            raise AmbiguousCallError(
+                agent_or_channel,
+                [
+                    {
+                        "agentChannel": c.agent_channel,
+                        "bridgedChannel": c.bridged_channel,
+                        "callerIdNum": c.caller_id_num,
+                    }
+                    for c in calls
+                ],
+            )
+        remote = calls[0].bridged_channel
+        assert remote is not None
+        return remote, calls[0].agent_channel
+
+    def redirect_call(self, agent_or_channel: str, destination: str) -> None:
+        """Transfer a call to ``destination`` in ``redirect_context``.
+
+        Given a channel name (contains "/"), that channel is redirected; given
+        an agent, the remote side of the agent's bridged call.
+
+        Raises:
+            NoCallError: the agent has no bridged call.
+            AmbiguousCallError: several calls; ``.candidates`` lists them.
+            ActionError: Asterisk refused.
+        """
+        channel, _ = self._resolve(agent_or_channel)
+        name, headers = commands.redirect(channel, self.options.redirect_context, destination)
+        commands.check_result(self._request(name, headers), name)
+
+    def park_and_announce(self, agent_or_channel: str, *, timeout: float = 180) -> str:
+        """Park the remote side of the call and announce the space to the agent.
+
+        Returns the parking extension (e.g. ``"701"``). If nobody retrieves the
+        call within ``timeout`` seconds it returns to the agent.
+        """
+        parkee, agent_channel = self._resolve(agent_or_channel)
+        name, headers = commands.park(parkee, agent_channel, timeout)
+        waiter: Future[str] = Future()
+        with self._pending_lock:
+            self._parked[parkee] = waiter
+        try:
+            commands.check_result(self._request(name, headers), name)
+            return waiter.result(self.options.action_timeout)
+        except FutureTimeout:
+            raise ActionTimeout("Asterisk confirmed Park but sent no ParkedCall") from None
+        finally:
+            with self._pending_lock:
+                if self._parked.get(parkee) is waiter:
+                    del self._parked[parkee]
+
+    def queue_action(
+        self,
+        type: str,
+        *,
+        agent: Optional[str] = None,
+        queue: Optional[str] = None,
+        member_name: Optional[str] = None,
+        paused: Optional[bool] = None,
+        reason: Optional[str] = None,
+        penalty: Optional[int] = None,
+    ) -> None:
+        """Manage an agent's queue membership: add, remove, pause, unpause, penalty, reset.
+
+        Returns when Asterisk has accepted. Raises ``ActionError`` with
+        Asterisk's message when it refuses, ``ValueError`` for bad arguments.
+        """
+        location = self._location(agent) if agent is not None else None
+        name, headers = commands.queue_action(
+            type,
+            location=location,
+            queue=queue,
+            member_name=member_name,
+            paused=paused,
+            reason=reason,
+            penalty=penalty,
+        )
+        commands.check_result(self._request(name, headers), name)
+
+    def queue_status(self, queue: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Asterisk's current view of the queues (one ``QueueStatus`` round trip).
+
+        Returns one dict per queue: its parameters plus ``members`` and
+        ``entries`` (waiting callers), all with JSON-ready values.
+        """
+        name, headers = commands.queue_status(queue)
+        result = commands.check_result(self._request(name, headers), name)
+        return commands.queue_status_dicts(result.events, self.options.location_prefix)
+
+    def snapshot(self) -> Dict[str, Any]:
+        """The tracked state as a JSON-ready dict (agents, queues, calls)."""
+        with self._state_lock:
+            return self._digest.snapshot()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("connected" if self._ready else "disconnected")
+        return f"<Pbx {self.options.host}:{self.options.port} {state}>"
+
+
+def connect(
+    host: str = "127.0.0.1",
+    username: Optional[str] = None,
+    secret: Optional[str] = None,
+    **options: Any,
+) -> Pbx:
+    """Connect and log in to Asterisk's AMI; return a :class:`Pbx`.
+
+    ``host`` may be a URL ``ami://user:secret@host:port`` (``amis://`` for
+    TLS). Keyword options: see :class:`pbxis.config.Options` (``port``,
+    ``location_prefix``, ``originate_context``, ``redirect_context``, ``tls``,
+    ``auth``, ``connect_timeout``, ``action_timeout``, ``keepalive``,
+    ``reconnect``...).
+
+    Raises:
+        ConnectError: refused, unreachable, timed out, or not an AMI server.
+        AuthenticationError: wrong username or secret.
+        ValueError: invalid options.
+    """
+    if "://" in host:
+        if username is not None:
+            options.setdefault("username", username)
+        if secret is not None:
+            options.setdefault("secret", secret)
+        opts = parse_url(host, **options)
+    else:
+        opts = Options(host=host, username=username or "", secret=secret or "", **options)
+    pbx = Pbx(opts)
+    try:
+        pbx._open()
+    except PBXISError:
+        pbx.close()
+        raise
+    return pbx

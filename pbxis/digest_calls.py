@@ -1,0 +1,465 @@
+"""The digest's call side: the agents' live channels, who is on the other end,
+bridges, originates, completed queue calls and their recordings.
+
+A mixin of :class:`pbxis.digest.Digest` (layer 2). Imports only
+``pbxis.events``, ``pbxis.model`` and ``pbxis.actions``/``protocol`` types;
+never the client, transport or channels.
+
+The remote party of an agent's channel, from the events Asterisk 22 sends
+(shared/ami-transcripts c, d, g, h1, h2):
+
+* Asterisk dials the agent (queue, Dial, redirect, parked call coming back):
+  ``DialBegin`` names the dialling channel, whose CallerID is the party;
+  ``AgentCalled`` adds the queue.
+* The agent's channel dials (its phone placed the call, or an originated leg
+  dials the far party): ``DialBegin`` from it, with the dialled ``Exten``.
+* ``NewConnectedLine`` updates the party afterwards (answer, transfer, parked
+  call picked up) -- except the presentation Asterisk reports on a channel
+  before it is dialled (state 0), and an Originate's own CallerID.
+* ``Originate``: ``DialBegin`` without a dialling channel rings the agent leg;
+  the party is the number pbxis is about to dial (``originate_started``) and,
+  once the leg dials out, its ``Exten``.
+"""
+
+from __future__ import annotations
+
+from .actions import ActionResult
+from .events import AGENT_COMPLETE, ORIGINATE_FAILED, PHONE_NUMBER, Event
+from .model import (
+    APP_DATA,
+    BRIDGE_ID,
+    DOWN_STATE,
+    MEMBER_EVENT_IFACE,
+    NO_CALL,
+    QUEUE_APP,
+    QUEUE_LEG_APP,
+    UNKNOWN_IDS,
+    UP_STATE,
+    Call,
+    Model,
+    first,
+    header,
+    originate_reason,
+)
+from .protocol import Message
+
+__all__ = ["CallDigest", "PendingOriginate"]
+
+Headers = dict[str, str]
+
+#: Bounds that keep the model finite even if Asterisk's events go missing.
+MAX_CALLS_PER_AGENT = 32
+MAX_PENDING = 1024
+
+
+def _num(value: str | None) -> str:
+    """A caller-id number; "" when withheld or unknown (the call still exists)."""
+    return "" if value is None or value in UNKNOWN_IDS else value
+
+
+def _name(value: str | None) -> str | None:
+    return None if value is None or value in UNKNOWN_IDS else value
+
+
+def _secs(value: str | None) -> int:
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        return 0
+
+
+def _dialled(exten: str | None) -> bool:
+    return bool(exten) and exten != "s"
+
+
+class PendingOriginate:
+    """An Originate pbxis sent, until its OriginateResponse."""
+
+    __slots__ = ("agent", "phone", "claimed")
+
+    def __init__(self, agent: str | None, phone: str | None) -> None:
+        self.agent = agent
+        self.phone = phone
+        self.claimed = False
+
+
+class CallDigest:
+    """Handlers for channel, dial, bridge and agent events (mixed into ``Digest``)."""
+
+    model: Model
+    prefix: str
+    _plen: int
+    _out: list[Event]
+    _originates: dict[str, PendingOriginate]
+    _recordings: dict[str, str]
+    _recording_vars: frozenset[str]
+
+    def _state(
+        self, kind: str, agent: str | None, queue: str | None, value: object
+    ) -> None:  # pragma: no cover - provided by Digest
+        raise NotImplementedError
+
+    def _member_agent(
+        self, iface: str | None, state_iface: str | None = None
+    ) -> str | None:  # pragma: no cover - provided by QueueDigest
+        raise NotImplementedError
+
+    # -- channel bookkeeping -------------------------------------------------
+
+    def _agent_chan(self, channel: str | None) -> str | None:
+        """The tracked agent whose phone ``channel`` (``PJSIP/1001-0000002a``) is, or None."""
+        if channel is None or not channel.startswith(self.prefix):
+            return None
+        dash = channel.rfind("-")
+        if dash <= self._plen:
+            return None
+        agent = channel[self._plen : dash]
+        return agent if agent in self.model.agents else None
+
+    def _call(self, channel: str, agent: str, uniqueid: str | None, linkedid: str | None) -> Call:
+        """The agent's call on ``channel``, created on first sight."""
+        model = self.model
+        call = model.calls.get(channel)
+        if call is not None:
+            if not uniqueid or not call.uniqueid or call.uniqueid == uniqueid:
+                if call.uniqueid is None:
+                    call.uniqueid = uniqueid
+                if call.linkedid is None and linkedid is not None:
+                    call.linkedid = linkedid
+                    if call.queue is None:
+                        call.queue = model.waiting.get(linkedid)
+                return call
+            self._drop_call(call)  # the name was reused (Asterisk restarted)
+        call = model.calls[channel] = Call(channel, agent, uniqueid)
+        if linkedid is not None:
+            # A leg rung for a caller waiting in a queue (its Linkedid): the
+            # queue is known before AgentCalled (d-call-agent-hangup order).
+            call.linkedid = linkedid
+            call.queue = model.waiting.get(linkedid)
+        calls = model.agents[agent].calls
+        if len(calls) >= MAX_CALLS_PER_AGENT:
+            self._drop_call(next(iter(calls.values())))
+        calls[channel] = call
+        return call
+
+    def _drop_call(self, call: Call) -> None:
+        self.model.calls.pop(call.channel, None)
+        a = self.model.agents.get(call.agent)
+        if a is not None:
+            a.calls.pop(call.channel, None)
+
+    def _phone(self, agent: str) -> None:
+        """Publish the agent's phoneNumber: the newest call whose party is known."""
+        for call in reversed(self.model.agents[agent].calls.values()):
+            if call.number is not None:
+                self._state(PHONE_NUMBER, agent, None, (call.number, call.name, call.queue))
+                return
+        self._state(PHONE_NUMBER, agent, None, NO_CALL)
+
+    # -- event handlers (hot path) ---------------------------------------------
+    # Channel events name their channel right after Event and Privilege, so
+    # ``header(msg.headers, "Channel")`` usually stops at the third header and
+    # the many events about other channels cost no dict.
+
+    def _on_connected_line(self, msg: Message) -> None:
+        channel = header(msg.headers, "Channel")
+        agent = self._agent_chan(channel)
+        if agent is None or channel is None:
+            return
+        h = dict(msg.headers)
+        number = h.get("ConnectedLineNum")
+        if number is None or number in UNKNOWN_IDS or number in (agent, h.get("CallerIDNum")):
+            return
+        call = self._call(channel, agent, h.get("Uniqueid"), h.get("Linkedid"))
+        state = h.get("ChannelState")
+        if state != UP_STATE and (call.originated or (state == DOWN_STATE and not call.dialled)):
+            # Before the dial (h2: state 0, ahead of DialBegin) or an Originate's
+            # own CallerID (g): a presentation, not the party.
+            return
+        call.number, call.name = number, _name(h.get("ConnectedLineName"))
+        self._phone(agent)
+
+    def _on_dial_begin(self, msg: Message) -> None:
+        h = dict(msg.headers)
+        dest = h.get("DestChannel")
+        source = h.get("Channel")
+        agent = self._agent_chan(dest)
+        if agent is not None and dest is not None:
+            call = self._call(dest, agent, h.get("DestUniqueid"), h.get("DestLinkedid"))
+            call.dialled = True
+            if source is not None:
+                call.number, call.name = _num(h.get("CallerIDNum")), _name(h.get("CallerIDName"))
+            else:
+                # Originate: nobody dials the agent leg (g-originate).
+                call.originated = True
+                phone = self._claim_originate(agent)
+                if phone is not None:
+                    call.number, call.name = phone, None
+            self._phone(agent)
+        agent = self._agent_chan(source)
+        if agent is not None and source is not None:
+            # The agent's channel dials out (its phone placed the call, or an
+            # originated leg dials the far party): Exten is the dialled number.
+            call = self._call(source, agent, h.get("Uniqueid"), h.get("Linkedid"))
+            exten = h.get("Exten")
+            if (call.number is None or call.originated) and _dialled(exten):
+                call.number, call.name = exten, None
+            call.originated = False  # from now on the far party's connected line counts
+            self._phone(agent)
+
+    def _on_agent_called(self, msg: Message) -> None:
+        # For a Local/... member DestChannel is the Local channel; its PJSIP
+        # leg gets the queue through the waiting caller's Linkedid instead.
+        h = dict(msg.headers)
+        dest = h.get("DestChannel")
+        agent = self._agent_chan(dest)
+        if agent is not None and dest is not None:
+            call = self._call(dest, agent, h.get("DestUniqueid"), h.get("DestLinkedid"))
+            call.dialled = True
+            call.queue = h.get("Queue")
+            call.number, call.name = _num(h.get("CallerIDNum")), _name(h.get("CallerIDName"))
+            self._phone(agent)
+
+    def _on_agent_complete(self, msg: Message) -> None:
+        h = dict(msg.headers)
+        agent = self._member_agent(first(h, MEMBER_EVENT_IFACE))
+        if agent is None or agent not in self.model.agents:
+            return
+        self._out.append(
+            Event(
+                AGENT_COMPLETE,
+                agent,
+                None,
+                {
+                    "uniqueId": h.get("Uniqueid"),
+                    "talkTime": _secs(h.get("TalkTime")),
+                    "holdTime": _secs(h.get("HoldTime")),
+                    "recording": self._recording(h, msg),
+                },
+            )
+        )
+
+    def _recording(self, h: Headers, msg: Message) -> str | None:
+        # manager.conf ``channelvars = MIXMONITOR_FILENAME`` puts it in the
+        # event's ChanVariable/DestChanVariable headers; otherwise a VarSet
+        # seen earlier (narrow filter, see Digest.narrow_filters).
+        if "ChanVariable" in h or "DestChanVariable" in h:
+            wanted = self._recording_vars
+            for key, value in msg.headers:
+                if key.endswith("ChanVariable"):
+                    var, _, path = value.partition("=")
+                    if var in wanted and path:
+                        return path
+        recordings = self._recordings
+        if recordings:
+            for key in ("Uniqueid", "DestUniqueid", "Linkedid"):
+                uid = h.get(key)
+                if uid is not None and uid in recordings:
+                    return recordings[uid]
+        return None
+
+    def _on_varset(self, msg: Message) -> None:
+        h = dict(msg.headers)
+        if h.get("Variable") not in self._recording_vars:
+            return
+        path = h.get("Value")
+        if not path:
+            return
+        recordings = self._recordings
+        while len(recordings) >= MAX_PENDING:
+            del recordings[next(iter(recordings))]
+        for key in ("Uniqueid", "Linkedid"):
+            uid = h.get(key)
+            if uid is not None:
+                recordings[uid] = path
+
+    def _on_hangup(self, msg: Message) -> None:
+        headers = msg.headers
+        channel = header(headers, "Channel")
+        call = self.model.calls.get(channel) if channel is not None else None
+        if call is None and not self._recordings:
+            return
+        uniqueid = header(headers, "Uniqueid")
+        if uniqueid is not None and self._recordings:
+            self._recordings.pop(uniqueid, None)
+        if call is None or (uniqueid and call.uniqueid and call.uniqueid != uniqueid):
+            return
+        self._drop_call(call)
+        self._phone(call.agent)
+
+    def _on_bridge_enter(self, msg: Message) -> None:
+        headers = msg.headers
+        bridge = header(headers, "BridgeUniqueid")
+        channel = header(headers, "Channel")
+        if bridge is None or channel is None:
+            return
+        members = self.model.bridges.get(bridge)
+        if members is None:
+            self.model.bridges[bridge] = [channel]
+        elif channel not in members:
+            members.append(channel)
+        call = self.model.calls.get(channel)
+        if call is not None:
+            call.bridge = bridge
+
+    def _on_bridge_leave(self, msg: Message) -> None:
+        headers = msg.headers
+        bridge = header(headers, "BridgeUniqueid")
+        channel = header(headers, "Channel")
+        if bridge is None or channel is None:
+            return
+        members = self.model.bridges.get(bridge)
+        if members is not None and channel in members:
+            members.remove(channel)
+            if not members:
+                del self.model.bridges[bridge]
+        call = self.model.calls.get(channel)
+        if call is not None and call.bridge == bridge:
+            call.bridge = None
+
+    def _on_originate_response(self, msg: Message) -> None:
+        h = dict(msg.headers)
+        action_id = h.get("ActionID")
+        pending = self._originates.pop(action_id, None) if action_id is not None else None
+        if pending is None:
+            return  # not one of ours
+        if h.get("Response") != "Success":
+            self._out.append(
+                Event(
+                    ORIGINATE_FAILED,
+                    details={"actionId": action_id, "reason": originate_reason(h.get("Reason"))},
+                )
+            )
+            return
+        channel = h.get("Channel")
+        agent = self._agent_chan(channel)
+        exten = h.get("Exten")
+        if agent is not None and channel is not None and _dialled(exten):
+            call = self._call(channel, agent, h.get("Uniqueid"), None)
+            if call.number is None or call.originated:
+                call.number, call.name = exten, None
+                self._phone(agent)
+
+    # -- originates ------------------------------------------------------------
+
+    def originate_started(
+        self, action_id: str, agent: str | None = None, phone: str | None = None
+    ) -> None:
+        """pbxis sent an ``Async`` Originate with this ActionID.
+
+        Its ``OriginateResponse`` Failure becomes ``originateFailed``. Given
+        ``agent`` and ``phone``, the agent's ringing leg shows ``phone`` as its
+        phoneNumber before the far party is dialled.
+        """
+        while len(self._originates) >= MAX_PENDING:
+            del self._originates[next(iter(self._originates))]
+        self._originates[action_id] = PendingOriginate(agent, phone)
+
+    def _claim_originate(self, agent: str) -> str | None:
+        for pending in self._originates.values():
+            if pending.agent == agent and not pending.claimed:
+                pending.claimed = True
+                return pending.phone
+        return None
+
+    # -- channel list results ----------------------------------------------------
+
+    def _channel_info(self, h: Headers, queue: str | None, peer: str | None) -> None:
+        """One channel of a Status / CoreShowChannels answer."""
+        channel = h.get("Channel")
+        agent = self._agent_chan(channel)
+        if agent is None or channel is None:
+            return
+        call = self._call(channel, agent, h.get("Uniqueid"), h.get("Linkedid"))
+        call.dialled = True
+        number = h.get("ConnectedLineNum")
+        if (
+            number is not None
+            and number not in UNKNOWN_IDS
+            and number
+            not in (
+                agent,
+                h.get("CallerIDNum"),
+            )
+        ):
+            call.number, call.name = number, _name(h.get("ConnectedLineName"))
+        elif call.number is None and _dialled(h.get("Exten")):
+            call.number = h.get("Exten")
+        if queue is not None:
+            call.queue = queue
+        bridge = first(h, BRIDGE_ID) or None
+        call.bridge = bridge
+        if bridge is not None and peer:
+            self.model.bridges[bridge] = [channel, peer]
+
+    def _apply_status(self, channel: str, result: ActionResult) -> None:
+        """Status Channel=<agent channel> Variables=QUEUENAME,BRIDGEPEER."""
+        agent = self._agent_chan(channel)
+        if agent is None:
+            return
+        found = False
+        for ev in result.events:
+            h = dict(ev.headers)
+            if h.get("Event") != "Status" or h.get("Channel") != channel:
+                continue
+            found = True
+            variables = dict(v.partition("=")[::2] for v in ev.getall("Variable"))
+            self._channel_info(h, variables.get("QUEUENAME") or None, variables.get("BRIDGEPEER"))
+        if not found:
+            call = self.model.calls.get(channel)
+            if call is not None:
+                self._drop_call(call)  # "No such channel": it ended meanwhile
+        self._phone(agent)
+
+    def _apply_channel_names(self, agent: str, result: ActionResult) -> list[str]:
+        """Getvar CHANNELS(^<location>-): the agent's live channel names.
+
+        Returns the channels not known yet (their details need a Status).
+        """
+        if not result.ok or agent not in self.model.agents:
+            return []
+        listed = [
+            n for n in (result.response.get("Value") or "").split() if self._agent_chan(n) == agent
+        ]
+        a = self.model.agents[agent]
+        for call in list(a.calls.values()):
+            if call.channel not in listed:
+                self._drop_call(call)  # ended while we were not looking
+        unknown = [n for n in listed if n not in a.calls]
+        for channel in unknown:
+            self._call(channel, agent, None, None)
+        self._phone(agent)
+        return unknown
+
+    def _apply_core_show_channels(self, result: ActionResult) -> None:
+        """CoreShowChannels (or Status of all channels): every live channel;
+        authoritative for the agents' calls and for bridges."""
+        entries = [
+            dict(ev.headers)
+            for ev in result.events
+            if ev.get("Event") in ("CoreShowChannel", "Status")
+        ]
+        by_uniqueid = {e.get("Uniqueid"): e for e in entries}
+        bridges: dict[str, list[str]] = {}
+        for e in entries:
+            bridge = first(e, BRIDGE_ID)
+            channel = e.get("Channel")
+            if bridge and channel:
+                bridges.setdefault(bridge, []).append(channel)
+        self.model.bridges = bridges
+        listed = set()
+        for e in entries:
+            if self._agent_chan(e.get("Channel")) is None:
+                continue
+            queue = None
+            caller = by_uniqueid.get(e.get("Linkedid"))
+            if e.get("Application") == QUEUE_LEG_APP and caller is not None:
+                if caller.get("Application") == QUEUE_APP:
+                    queue = (first(caller, APP_DATA) or "").split(",")[0] or None
+            self._channel_info(e, queue, None)
+            listed.add(e.get("Channel"))
+        for call in list(self.model.calls.values()):
+            if call.channel not in listed:
+                self._drop_call(call)
+        for agent in self.model.agents:
+            self._phone(agent)

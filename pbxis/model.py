@@ -1,0 +1,320 @@
+"""The tracked state (agents, queue memberships, queues, calls) as plain data,
+and the AMI vocabulary that maps Asterisk's codes and header names onto it.
+
+Layer 1: imports only the stdlib. No events, no I/O, no locks: the digest
+(``pbxis.digest``) mutates this model and decides what to publish.
+
+Everything that differs between Asterisk versions (header names, status
+codes) lives in the "AMI vocabulary" section below and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "DEVICE_STATES",
+    "MEMBER_STATUSES",
+    "ORIGINATE_REASONS",
+    "MEMBER_EVENT_IFACE",
+    "MEMBER_EVENT_NAME",
+    "MEMBER_LIST_IFACE",
+    "MEMBER_LIST_NAME",
+    "APP_DATA",
+    "BRIDGE_ID",
+    "RECORDING_VARS",
+    "LOGGED_OFF",
+    "NO_CALL",
+    "first",
+    "header",
+    "originate_reason",
+    "Member",
+    "Call",
+    "Agent",
+    "Queue",
+    "Model",
+]
+
+# --------------------------------------------------------------------------
+# AMI vocabulary (Asterisk 22 as recorded in shared/ami-transcripts; 13-21
+# use the same names). Header-name tuples list alternatives, first present
+# wins, so an older spelling is one more entry here.
+# --------------------------------------------------------------------------
+
+#: ``DeviceStateChange State`` / ``DEVICE_STATE()`` / ``DeviceStateList`` words
+#: -> extensionStatus words (API.md §4). INVALID (no such device) reads as offline.
+DEVICE_STATES: Mapping[str, str] = {
+    "NOT_INUSE": "not_inuse",
+    "INUSE": "inuse",
+    "BUSY": "busy",
+    "INVALID": "unavailable",
+    "UNAVAILABLE": "unavailable",
+    "RINGING": "ringing",
+    "RINGINUSE": "ringinuse",
+    "ONHOLD": "onhold",
+    "UNKNOWN": "unknown",
+}
+
+#: ``Status`` of QueueMember / QueueMemberStatus (ast_device_state codes,
+#: asterisk-22-notes.md "Member Status codes") -> queueMemberStatus words.
+MEMBER_STATUSES: Mapping[str, str] = {
+    "0": "unknown",
+    "1": "not_inuse",
+    "2": "inuse",
+    "3": "busy",
+    "4": "unavailable",  # AST_DEVICE_INVALID
+    "5": "unavailable",
+    "6": "ringing",
+    "7": "ringinuse",
+    "8": "onhold",
+}
+
+#: ``OriginateResponse Reason`` (an AST_CONTROL code) -> words. Observed on 22:
+#: 0 (no such endpoint / unreachable: fails at once), 3 (no answer), 4 (answered).
+ORIGINATE_REASONS: Mapping[str, str] = {
+    "0": "failed: no such endpoint, or the endpoint is unreachable",
+    "1": "hung up",
+    "3": "no answer",
+    "5": "busy",
+    "8": "congestion",
+}
+
+#: Member interface in QueueMemberStatus/Added/Removed/Pause/Penalty, AgentCalled,
+#: AgentConnect, AgentComplete (12+: Interface; 1.8-11 QueueMemberStatus: Location).
+MEMBER_EVENT_IFACE = ("Interface", "Location")
+MEMBER_EVENT_NAME = ("MemberName", "Name")
+#: The same in QueueStatus's QueueMember list items (Name/Location on every version).
+MEMBER_LIST_IFACE = ("Location", "Interface")
+MEMBER_LIST_NAME = ("Name", "MemberName")
+#: CoreShowChannel says ApplicationData/BridgeId, Status says Data/BridgeID.
+APP_DATA = ("ApplicationData", "Data")
+BRIDGE_ID = ("BridgeId", "BridgeID")
+#: Application of a caller waiting/talking in a queue, and of the agent's leg.
+QUEUE_APP = "Queue"
+QUEUE_LEG_APP = "AppQueue"
+#: Channel states (Newchannel/Newstate/Status): 0 Down, 4 Ring (the phone
+#: placed the call, not answered yet), 5 Ringing, 6 Up.
+DOWN_STATE = "0"
+RING_STATE = "4"
+UP_STATE = "6"
+#: Caller-id values that mean "not known".
+UNKNOWN_IDS = frozenset({"", "<unknown>"})
+#: Channel variables that hold a call's recording (MixMonitor sets the first).
+RECORDING_VARS: tuple[str, ...] = ("MIXMONITOR_FILENAME",)
+
+
+def first(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    """The value of the first of ``names`` present in ``headers``."""
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def header(headers: list[tuple[str, str]], name: str) -> str | None:
+    """The first value of header ``name`` in a message's header list.
+
+    A scan, cheaper than a dict when the header comes early (Asterisk puts
+    Channel, Device, BridgeUniqueid right after Event and Privilege).
+    """
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def originate_reason(code: str | None) -> str:
+    """``OriginateResponse Reason`` in words."""
+    if code is None:
+        return "failed"
+    return ORIGINATE_REASONS.get(code, f"failed (reason {code})")
+
+
+# --------------------------------------------------------------------------
+# State values (what the published events carry)
+# --------------------------------------------------------------------------
+
+#: queueMemberStatus value of a non-member: (status, reason).
+LOGGED_OFF: tuple[str, str | None] = ("loggedoff", None)
+#: phoneNumber value of an agent with no call: (number, name, queue).
+NO_CALL: tuple[str | None, str | None, str | None] = (None, None, None)
+
+
+class Member:
+    """One agent's membership of one queue."""
+
+    __slots__ = ("interface", "name", "status", "paused", "reason")
+
+    def __init__(self, interface: str) -> None:
+        self.interface = interface
+        self.name: str | None = None
+        self.status = "0"
+        self.paused = False
+        self.reason: str | None = None
+
+    def value(self) -> tuple[str, str | None]:
+        """The queueMemberStatus value: ``("paused", reason)`` or ``(device word, None)``."""
+        if self.paused:
+            return ("paused", self.reason)
+        return (MEMBER_STATUSES.get(self.status, "unknown"), None)
+
+
+class Call:
+    """One live channel of a tracked agent's phone (ringing or talking)."""
+
+    __slots__ = (
+        "channel",
+        "uniqueid",
+        "linkedid",
+        "agent",
+        "number",
+        "name",
+        "queue",
+        "bridge",
+        "dialled",
+        "originated",
+    )
+
+    def __init__(self, channel: str, agent: str, uniqueid: str | None) -> None:
+        self.channel = channel
+        self.uniqueid = uniqueid
+        self.linkedid: str | None = None
+        self.agent = agent
+        #: The remote party's number ("" when withheld), None while not known.
+        self.number: str | None = None
+        self.name: str | None = None
+        #: The queue the call came through, if any.
+        self.queue: str | None = None
+        #: BridgeUniqueid of the bridge the channel is in, if any.
+        self.bridge: str | None = None
+        #: A DialBegin/AgentCalled named it as the dialled channel.
+        self.dialled = False
+        #: Created by an Originate (DialBegin without a dialling channel) and
+        #: not yet dialling the far party itself.
+        self.originated = False
+
+    def value(self) -> tuple[str | None, str | None, str | None]:
+        """The phoneNumber value ``(number, name, queue)``."""
+        return (self.number, self.name, self.queue)
+
+
+class Agent:
+    """A tracked agent: reference count, name, device state, live calls."""
+
+    __slots__ = ("agent", "location", "refs", "name", "device", "members_known", "calls")
+
+    def __init__(self, agent: str, location: str) -> None:
+        self.agent = agent
+        self.location = location
+        self.refs = 0
+        self.name: str | None = None
+        #: extensionStatus word, None while not known.
+        self.device: str | None = None
+        #: A QueueStatus Member=<location> told every queue this agent is in.
+        self.members_known = False
+        #: Live channels by name, oldest first.
+        self.calls: dict[str, Call] = {}
+
+
+class Queue:
+    """A tracked queue: reference count and number of waiting callers."""
+
+    __slots__ = ("name", "refs", "count", "members_known")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.refs = 0
+        self.count: int | None = None
+        #: A QueueStatus Queue=<name> listed every member.
+        self.members_known = False
+
+
+class Model:
+    """The digest's state. Holds only what tracked agents and queues need.
+
+    ``members`` holds memberships whose agent or queue is tracked; ``calls``
+    the live channels of tracked agents; ``bridges`` every live bridge's
+    channels (to name the party bridged with an agent), which Asterisk
+    empties with BridgeLeave; ``waiting`` the callers waiting in any queue
+    by Linkedid, which the agent legs the queue rings share.
+    """
+
+    def __init__(self) -> None:
+        self.agents: dict[str, Agent] = {}
+        self.queues: dict[str, Queue] = {}
+        self.members: dict[tuple[str, str], Member] = {}
+        #: Member interface -> agent (Local/... members map via StateInterface).
+        self.iface_agent: dict[str, str] = {}
+        self.calls: dict[str, Call] = {}
+        self.bridges: dict[str, list[str]] = {}
+        #: Linkedid of each caller waiting in a queue -> the queue.
+        self.waiting: dict[str, str] = {}
+
+    def current_call(self, agent: str) -> Call | None:
+        """The agent's newest call whose party is known, or None."""
+        a = self.agents.get(agent)
+        if a is None:
+            return None
+        for call in reversed(a.calls.values()):
+            if call.number is not None:
+                return call
+        return None
+
+    def bridged_peer(self, call: Call) -> str | None:
+        """The first other channel in the call's bridge, or None."""
+        if call.bridge is None:
+            return None
+        for channel in self.bridges.get(call.bridge, ()):
+            if channel != call.channel:
+                return channel
+        return None
+
+    def member_value(self, agent: str, queue: str) -> tuple[str, str | None] | None:
+        """queueMemberStatus value, LOGGED_OFF when known not a member, None if unknown."""
+        member = self.members.get((agent, queue))
+        if member is not None:
+            return member.value()
+        a = self.agents.get(agent)
+        q = self.queues.get(queue)
+        if (a is not None and a.members_known) or (q is not None and q.members_known):
+            return LOGGED_OFF
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready view of the tracked state (agents, queues, calls)."""
+        agents: dict[str, Any] = {}
+        for name, a in sorted(self.agents.items()):
+            current = self.current_call(name)
+            agents[name] = {
+                "name": a.name,
+                "extensionStatus": a.device,
+                "phoneNumber": None
+                if current is None
+                else {"number": current.number, "name": current.name, "queue": current.queue},
+                "queues": {
+                    q: dict(zip(("status", "reason"), m.value()), interface=m.interface)
+                    for (agent, q), m in sorted(self.members.items())
+                    if agent == name
+                },
+                "calls": [
+                    {
+                        "channel": c.channel,
+                        "uniqueId": c.uniqueid,
+                        "number": c.number,
+                        "name": c.name,
+                        "queue": c.queue,
+                        "bridgedChannel": self.bridged_peer(c),
+                    }
+                    for c in a.calls.values()
+                ],
+            }
+        queues: dict[str, Any] = {
+            name: {
+                "count": q.count,
+                "members": sorted(agent for agent, queue in self.members if queue == name),
+            }
+            for name, q in sorted(self.queues.items())
+        }
+        return {"agents": agents, "queues": queues}

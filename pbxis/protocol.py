@@ -1,0 +1,393 @@
+"""Sans-I/O AMI codec: bytes in, frames out; actions in, bytes out.
+
+No sockets, threads or clocks here (layer 1); imports only ``pbxis.errors``.
+
+AMI (as Asterisk 22 speaks it, see shared/ami-transcripts/README.md): a
+one-line greeting ``Asterisk Call Manager/11.0.0\\r\\n`` with no blank line
+after it, then messages of ``Key: Value\\r\\n`` lines, each ended by an empty
+line. Values may be empty (``AccountCode: \\r\\n``), names may repeat
+(``Variable``, ``ChanVariable``, ``Output``), and a value may end in a bare LF
+(``Message: Park successful\\n\\r\\n``).
+"""
+from __future__ import annotations
+
+from typing import (
+    Dict,
+    FrozenSet,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+__all__ = [
+    "Banner",
+    "Message",
+    "Oversize",
+    "Truncated",
+    "Frame",
+    "Parser",
+    "encode_action",
+    "DEFAULT_MAX_FRAME",
+]
+
+DEFAULT_MAX_FRAME = 1 << 20  # bytes; real frames are < 4 KiB, CLI output < 100 KiB
+_MAX_BANNER = 4096
+
+
+class Banner:
+    """The greeting line, e.g. ``Asterisk Call Manager/11.0.0``."""
+
+    __slots__ = ("line",)
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+
+    @property
+    def is_ami(self) -> bool:
+        """True when the greeting looks like an AMI server's."""
+        return "Call Manager" in self.line
+
+    @property
+    def version(self) -> str:
+        """The AMI protocol version after the slash, or ``""``."""
+        return self.line.rpartition("/")[2] if "/" in self.line else ""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Banner) and other.line == self.line
+
+    def __repr__(self) -> str:
+        return f"Banner({self.line!r})"
+
+
+_REDACTED = frozenset({"secret", "key"})
+
+
+class Message:
+    """One AMI message (response or event): ordered headers, case-insensitive lookup.
+
+    ``get`` returns the first value of a header; ``getall`` every value in order.
+    """
+
+    __slots__ = ("headers", "_first", "_lower")
+
+    headers: List[Tuple[str, str]]
+
+    def __init__(self, headers: Iterable[Tuple[str, str]]) -> None:
+        self.headers = list(headers)
+        self._first: Optional[Dict[str, str]] = None
+        self._lower: Optional[Dict[str, str]] = None
+
+    def _index(self) -> Dict[str, str]:
+        first = self._first
+        if first is None:
+            first = self._first = dict(reversed(self.headers))
+        return first
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        """The first value of header ``name`` (any case), or ``default``."""
+        first = self._first if self._first is not None else self._index()
+        value = first.get(name)
+        if value is not None:
+            return value
+        lower = self._lower
+        if lower is None:
+            lower = self._lower = {k.lower(): v for k, v in reversed(self.headers)}
+        return lower.get(name.lower(), default)
+
+    def getall(self, name: str) -> List[str]:
+        """Every value of header ``name`` (any case), in order."""
+        key = name.lower()
+        return [v for k, v in self.headers if k.lower() == key]
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __len__(self) -> int:
+        return len(self.headers)
+
+    def __iter__(self) -> Iterator[Tuple[str, str]]:
+        return iter(self.headers)
+
+    @property
+    def event(self) -> Optional[str]:
+        """The ``Event`` header, or None for responses."""
+        return self.get("Event")
+
+    @property
+    def response(self) -> Optional[str]:
+        """The ``Response`` header, or None for events."""
+        return self.get("Response")
+
+    @property
+    def action_id(self) -> Optional[str]:
+        """The ``ActionID`` header, or None."""
+        return self.get("ActionID")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and other.headers == self.headers
+
+    def __repr__(self) -> str:
+        shown = [(k, "***" if k.lower() in _REDACTED else v) for k, v in self.headers]
+        return f"Message({shown!r})"
+
+
+class Oversize:
+    """A frame larger than the limit was dropped; the parser resynchronised."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"Oversize({self.size})"
+
+
+class Truncated:
+    """The stream ended (EOF) in the middle of a frame of ``size`` bytes."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __repr__(self) -> str:
+        return f"Truncated({self.size})"
+
+
+Frame = Union[Banner, Message, Oversize, Truncated]
+
+
+def _parse_text(text: str, sep: str) -> Message:
+    lines = text.split(sep)
+    parts = [line.partition(": ") for line in lines]
+    headers = [(name, value) for name, found, value in parts if found]
+    if (
+        len(headers) == len(parts)
+        and not text.endswith("\n")
+        and "\n" + sep not in text
+        # a pre-14 CLI body whose first output line happens to hold ": "
+        and not (text.endswith("--END COMMAND--") and "\n" in lines[-1])
+    ):
+        return Message(headers)
+    return _parse_slow(lines)
+
+
+def _parse_slow(lines: List[str]) -> Message:
+    """Lines without ``": "``, values ending in bare LF, and pre-14 CLI bodies."""
+    headers: List[Tuple[str, str]] = []
+    for line in lines:
+        if line.endswith("--END COMMAND--"):
+            # Asterisk < 14 ``Response: Follows``: LF-separated output ending in a marker.
+            for out in line[: -len("--END COMMAND--")].split("\n"):
+                if out:
+                    headers.append(("Output", out))
+            continue
+        name, found, value = line.partition(":")
+        if found and name and " " not in name:
+            headers.append((name, value.strip(" \t\r\n")))
+        elif line.strip():
+            headers.append(("Output", line.rstrip("\r\n")))
+    return Message(headers)
+
+
+class Parser:
+    """Turns AMI bytes into frames. Feed it whatever the socket returned.
+
+    Args:
+        max_frame: frames larger than this many bytes (everything between two
+            blank lines) are dropped and reported as ``Oversize``, however the
+            reads were cut; the parser resynchronises at the next frame. It
+            never holds more than ``max_frame + 3`` bytes plus one read.
+        wanted: if given, events whose name is not in it are skipped without
+            parsing (counted in ``skipped``) unless they carry an ActionID.
+            Responses are always parsed.
+
+    ``feed(b"")`` signals EOF; a partial frame left then is reported as
+    ``Truncated`` (blank lines alone are not). The frames returned do not
+    depend on how the bytes were cut into reads (only ``Oversize.size`` does).
+    """
+
+    def __init__(
+        self, max_frame: int = DEFAULT_MAX_FRAME, wanted: Optional[Iterable[str]] = None
+    ) -> None:
+        if max_frame < 64:
+            raise ValueError("max_frame must be >= 64")
+        self.max_frame = max_frame
+        self.skipped = 0
+        self._wanted: Optional[FrozenSet[bytes]] = None
+        self.set_wanted(wanted)
+        self._banner_pending = True
+        self._term = b"\r\n\r\n"
+        self._sep = "\r\n"
+        self._chunks: List[bytes] = []
+        self._size = 0
+        self._discarding = False
+        self._eof = False
+        self._tail = b""  # last 3 bytes buffered: a terminator may straddle reads
+
+    def set_wanted(self, wanted: Optional[Iterable[str]]) -> None:
+        """Change the set of event names to parse (None: parse every event)."""
+        self._wanted = None if wanted is None else frozenset(n.encode() for n in wanted)
+
+    def feed(self, data: bytes) -> List[Frame]:
+        """Consume ``data`` and return the frames completed by it (maybe none)."""
+        if self._eof:
+            return []
+        if not data:
+            self._eof = True
+            pending = 0 if self._discarding else self._size
+            if pending and not b"".join(self._chunks).strip(b"\r\n"):
+                pending = 0  # stray blank lines before EOF: nothing was cut off
+            self._chunks, self._size, self._tail = [], 0, b""
+            return [Truncated(pending)] if pending else []
+        out: List[Frame] = []
+        if self._banner_pending:
+            data = self._take_banner(data, out)
+            if not data:
+                return out
+        term = self._term
+        if self._chunks:
+            # Only join when the new bytes can complete a frame: keeps a slow
+            # endless frame from costing O(n^2) copies.
+            if term not in self._tail + data[:3] and term not in data:
+                return self._keep(data, out)
+            self._chunks.append(data)
+            data = b"".join(self._chunks)
+            self._chunks, self._size, self._tail = [], 0, b""
+        elif term not in data:
+            return self._keep(data, out)
+        blocks = data.split(term)
+        rest = blocks.pop()
+        if self._discarding:
+            blocks.pop(0)  # the tail of the oversize frame
+            self._discarding = False
+        self._emit(blocks, out)
+        if rest:
+            self._keep(rest, out)
+        return out
+
+    def _take_banner(self, data: bytes, out: List[Frame]) -> bytes:
+        buffered = b"".join(self._chunks) + data if self._chunks else data
+        end = buffered.find(b"\n", 0, _MAX_BANNER + 1)
+        if end < 0:
+            if len(buffered) > _MAX_BANNER:
+                # Not an AMI greeting: report what we have, then resynchronise
+                # on the next blank line (the same cut however the bytes came).
+                out.append(Banner(buffered[:_MAX_BANNER].decode("utf-8", "replace")))
+                self._banner_pending = False
+                self._chunks, self._size = [], 0
+                self._discarding = True
+                return buffered[_MAX_BANNER:]
+            self._chunks, self._size = [buffered], len(buffered)
+            return b""
+        line = buffered[:end]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        else:  # a peer that ends lines with LF only
+            self._term, self._sep = b"\n\n", "\n"
+        out.append(Banner(line.decode("utf-8", "replace")))
+        self._banner_pending = False
+        self._chunks, self._size = [], 0
+        return buffered[end + 1 :]
+
+    def _keep(self, data: bytes, out: List[Frame]) -> List[Frame]:
+        tail = self._tail = (self._tail + data)[-3:] if len(data) < 3 else data[-3:]
+        if self._discarding:
+            self._chunks, self._size = [tail], len(tail)
+            return out
+        self._chunks.append(data)
+        self._size += len(data)
+        # The buffer may end in 3 bytes of a terminator that are not part of
+        # the frame; a frame of exactly max_frame bytes must not trip here.
+        if self._size > self.max_frame + 3:
+            out.append(Oversize(self._size))
+            self._discarding = True
+            self._chunks, self._size = [tail], len(tail)
+        return out
+
+    def _emit(self, blocks: List[bytes], out: List[Frame]) -> None:
+        wanted = self._wanted
+        sep = self._sep
+        eol = self._term[:1]  # CR for CRLF peers, LF for LF-only ones
+        max_frame = self.max_frame
+        append = out.append
+        for block in blocks:
+            if not block:
+                continue
+            if len(block) > max_frame:
+                append(Oversize(len(block)))
+                continue
+            if block[:1] in (b"\r", b"\n"):
+                block = block.lstrip(b"\r\n")
+                if not block:
+                    continue
+            if wanted is not None and block[:7] == b"Event: ":
+                end = block.find(eol, 7)  # -1: the name is the whole block
+                name = block[7:end] if end > 0 else block[7:]
+                if name not in wanted and b"ActionID: " not in block:
+                    self.skipped += 1
+                    continue
+            append(_parse_text(block.decode("utf-8", "replace"), sep))
+
+
+HeaderValue = Union[str, int, float, bool, Sequence[str]]
+
+
+def _text(name: str, value: object) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise TypeError(f"header {name!r}: value must be str, int, float or bool")
+    if "\r" in text or "\n" in text or "\x00" in text:
+        raise ValueError(f"header {name!r}: value must not contain CR, LF or NUL")
+    return text
+
+
+def encode_action(
+    name: str,
+    action_id: Optional[str] = None,
+    headers: Union[Mapping[str, HeaderValue], Sequence[Tuple[str, HeaderValue]], None] = None,
+) -> bytes:
+    """Encode an action as AMI bytes.
+
+    ``headers`` values may be str/int/float/bool; a list or tuple value becomes
+    repeated headers (``Variable: a=1``, ``Variable: b=2``). Raises ``ValueError``
+    (before anything could be sent) when a name or value holds CR, LF or NUL,
+    or a header name is empty or holds ``:`` or spaces.
+    """
+    lines = [f"Action: {_check_name(_text('Action', name))}"]
+    if action_id is not None:
+        lines.append(f"ActionID: {_text('ActionID', action_id)}")
+    items = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    for key, value in items:
+        _check_name(_text("header name", key))
+        if key.lower() in ("action", "actionid"):
+            raise ValueError(f"header {key!r} is set by pbxis")
+        if isinstance(value, (list, tuple)):
+            lines.extend(f"{key}: {_text(key, v)}" for v in value)
+        elif value is not None:
+            lines.append(f"{key}: {_text(key, value)}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("utf-8")
+
+
+def _check_name(name: str) -> str:
+    if not name or ":" in name or " " in name:
+        raise ValueError(f"invalid AMI name {name!r}")
+    return name

@@ -1,0 +1,335 @@
+"""The only socket code: connect and log in, the ``pbxis-reader`` thread,
+thread-safe writes, keepalive, and reconnect with backoff.
+
+Knows nothing of the digest or of channels: it reports through the
+``LinkHandler`` it is given (layer 3). Imports protocol, commands, backoff,
+errors and config.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import ssl
+import threading
+import time
+from typing import Callable, List, Optional, Protocol, Tuple
+
+from . import commands
+from .backoff import Backoff
+from .config import Options
+from .errors import AuthenticationError, ConnectError, NotConnectedError, ProtocolError
+from .protocol import Banner, Frame, Message, Oversize, Parser, Truncated, encode_action
+
+__all__ = ["Link", "LinkHandler"]
+
+logger = logging.getLogger(__name__)
+
+_RECV_SIZE = 1 << 16
+
+
+class LinkHandler(Protocol):
+    """What the link reports to. Every method runs on the ``pbxis-reader`` thread."""
+
+    def on_connected(self, leftovers: List[Frame], reconnected: bool) -> None:
+        """Logged in (again); ``leftovers`` are frames read right after the login response."""
+
+    def on_frames(self, frames: List[Frame]) -> None:
+        """Frames parsed from one read."""
+
+    def on_disconnected(self, error: BaseException) -> None:
+        """The link went down (not called for ``close()``)."""
+
+
+class _Dead(Exception):
+    """The session ended: EOF, socket error or keepalive deadline."""
+
+
+class Link:
+    """One AMI connection, kept up by the ``pbxis-reader`` thread.
+
+    ``open()`` connects and logs in on the caller's thread and raises on
+    failure (``ConnectError``, ``AuthenticationError``); then the reader
+    thread reads frames, pings a silent peer, and reconnects with capped,
+    jittered backoff after a loss. ``send_lock`` guards every write; hold it
+    to make "register the ActionID, then write" atomic.
+    """
+
+    def __init__(
+        self,
+        options: Options,
+        handler: LinkHandler,
+        wanted: Optional[Callable[[], Optional[frozenset[str]]]] = None,
+        backoff: Optional[Backoff] = None,
+    ) -> None:
+        self.options = options
+        self.handler = handler
+        self.send_lock = threading.Lock()
+        self._wanted = wanted or (lambda: None)
+        self._backoff = backoff or Backoff(options.reconnect_base, options.reconnect_cap)
+        self._sock: Optional[socket.socket] = None
+        self._parser: Optional[Parser] = None
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._ids = itertools.count(1)
+        self.banner: Optional[str] = None
+        self.bytes_received = 0
+        self.connects = 0
+
+    # -- public -----------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while a logged-in socket is up."""
+        return self._sock is not None
+
+    def open(self) -> None:
+        """Connect and log in (blocking), report ``on_connected``, start the reader.
+
+        Raises:
+            ConnectError: refused, unreachable, timed out, or not an AMI server.
+            AuthenticationError: Asterisk refused the credentials.
+        """
+        sock, parser, leftovers = self._establish()
+        self._sock, self._parser = sock, parser
+        # Before the reader starts, so the leftovers are handled first.
+        self.handler.on_connected(leftovers, False)
+        self._thread = threading.Thread(target=self._run, name="pbxis-reader", daemon=True)
+        self._thread.start()
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` (thread-safe). Raises ``NotConnectedError`` when down."""
+        with self.send_lock:
+            self.send_locked(data)
+
+    def send_locked(self, data: bytes) -> None:
+        """Write ``data``; the caller holds ``send_lock``."""
+        sock = self._sock
+        if sock is None:
+            raise NotConnectedError("not connected to Asterisk")
+        try:
+            sock.sendall(data)
+        except OSError as exc:
+            raise NotConnectedError(f"connection to Asterisk lost: {exc}") from exc
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the reader thread and close the socket (idempotent)."""
+        self._stop.set()
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout + self.options.connect_timeout)
+        if sock is not None:
+            sock.close()
+        self._sock = None
+
+    def abort(self) -> None:
+        """Drop the current session now (the reader will reconnect)."""
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- connect + login --------------------------------------------------
+
+    def _establish(self) -> Tuple[socket.socket, Parser, List[Frame]]:
+        opts = self.options
+        deadline = time.monotonic() + opts.connect_timeout
+        where = f"{opts.host}:{opts.port}"
+        try:
+            sock = socket.create_connection((opts.host, opts.port), timeout=opts.connect_timeout)
+        except socket.timeout as exc:
+            raise ConnectError(f"timed out connecting to {where}") from exc
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            context = opts.ssl_context()
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=opts.host)
+            parser = Parser(wanted=self._wanted())
+            frames: List[Frame] = []
+            banner = self._read_until(sock, parser, frames, deadline, lambda f: isinstance(f, Banner))
+            assert isinstance(banner, Banner)
+            if not banner.is_ami:
+                raise ConnectError(f"{where} is not an AMI server (greeting {banner.line[:60]!r})")
+            self.banner = banner.line
+            if opts.auth == "md5":
+                reply = self._request(sock, parser, frames, deadline, commands.challenge())
+                value = reply.get("Challenge")
+                if reply.response != "Success" or not value:
+                    raise ConnectError(f"{where} refused the MD5 challenge: {reply.get('Message')}")
+                action = commands.login_md5(opts.username, commands.md5_key(value, opts.secret))
+            else:
+                action = commands.login(opts.username, opts.secret)
+            reply = self._request(sock, parser, frames, deadline, action)
+            if reply.response != "Success":
+                raise AuthenticationError(
+                    f"Asterisk refused login for {opts.username!r}: {reply.get('Message')}"
+                )
+            sock.settimeout(opts.keepalive or None)
+        except ssl.SSLError as exc:
+            sock.close()
+            raise ConnectError(f"TLS handshake with {where} failed: {exc}") from exc
+        except socket.timeout as exc:
+            sock.close()
+            raise ConnectError(f"timed out waiting for {where} to log in") from exc
+        except ConnectError:
+            sock.close()
+            raise
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(f"connection to {where} failed during login: {exc}") from exc
+        self.connects += 1
+        logger.info("logged in to %s as %s (%s)", where, opts.username, self.banner)
+        return sock, parser, frames
+
+    def _request(
+        self,
+        sock: socket.socket,
+        parser: Parser,
+        frames: List[Frame],
+        deadline: float,
+        action: commands.Action,
+    ) -> Message:
+        action_id = f"pbxis-login-{next(self._ids)}"
+        sock.sendall(encode_action(action[0], action_id, action[1]))
+        found = self._read_until(
+            sock,
+            parser,
+            frames,
+            deadline,
+            lambda f: isinstance(f, Message) and f.get("ActionID") == action_id,
+        )
+        assert isinstance(found, Message)
+        return found
+
+    def _read_until(
+        self,
+        sock: socket.socket,
+        parser: Parser,
+        frames: List[Frame],
+        deadline: float,
+        match: Callable[[Frame], bool],
+    ) -> Frame:
+        """Read until a frame matches; other frames stay in ``frames``."""
+        while True:
+            for i, frame in enumerate(frames):
+                if match(frame):
+                    del frames[i]
+                    return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout()
+            sock.settimeout(remaining)
+            data = sock.recv(_RECV_SIZE)
+            if not data:
+                if self.banner is None and not any(isinstance(f, Banner) for f in frames):
+                    raise ConnectError(
+                        f"{self.options.host}:{self.options.port} closed the connection "
+                        "before greeting (not an AMI server?)"
+                    )
+                message = next(
+                    (f.get("Message") for f in frames if isinstance(f, Message) and f.response),
+                    None,
+                )
+                raise ConnectError(f"Asterisk closed the connection during login: {message}")
+            self.bytes_received += len(data)
+            frames.extend(parser.feed(data))
+
+    # -- the reader thread ------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            error = self._read_session()
+            sock, self._sock = self._sock, None
+            if sock is not None:
+                sock.close()
+            if self._stop.is_set():
+                return
+            logger.warning("AMI connection lost: %s", error)
+            try:
+                self.handler.on_disconnected(error)
+            except Exception:  # pragma: no cover - handler bug must not kill the reader
+                logger.exception("on_disconnected failed")
+            if not self.options.reconnect or not self._reconnect():
+                return
+
+    def _reconnect(self) -> bool:
+        attempt = 0
+        while not self._stop.wait(self._backoff.delay(attempt)):
+            try:
+                sock, parser, leftovers = self._establish()
+            except AuthenticationError as exc:
+                logger.error("reconnect refused: %s", exc)
+            except ConnectError as exc:
+                logger.info("reconnect attempt %d failed: %s", attempt + 1, exc)
+            else:
+                if self._stop.is_set():
+                    sock.close()
+                    return False
+                with self.send_lock:
+                    self._sock, self._parser = sock, parser
+                try:
+                    self.handler.on_connected(leftovers, True)
+                except Exception:  # pragma: no cover
+                    logger.exception("on_connected failed")
+                return True
+            attempt += 1
+        return False
+
+    def _read_session(self) -> BaseException:
+        sock, parser = self._sock, self._parser
+        assert sock is not None and parser is not None
+        handler = self.handler
+        keepalive = self.options.keepalive
+        pinged = False
+        debug = logger.isEnabledFor(logging.DEBUG)
+        while True:
+            try:
+                data = sock.recv(_RECV_SIZE)
+            except socket.timeout:
+                if self._stop.is_set():
+                    return _Dead("closed")
+                if pinged:
+                    return _Dead(f"no data from Asterisk for {2 * keepalive:g} s (keepalive)")
+                pinged = True
+                try:
+                    self.send(encode_action("Ping", f"pbxis-keepalive-{next(self._ids)}"))
+                except NotConnectedError as exc:
+                    return exc
+                continue
+            except OSError as exc:
+                return exc
+            if not data:
+                return _Dead("Asterisk closed the connection")
+            pinged = False
+            self.bytes_received += len(data)
+            frames = parser.feed(data)
+            if not frames:
+                continue
+            if debug:
+                for frame in frames:
+                    logger.debug("received %r", frame)
+            for frame in frames:
+                if isinstance(frame, (Oversize, Truncated)):
+                    logger.warning("AMI protocol problem: %r", frame)
+            try:
+                handler.on_frames(frames)
+            except ProtocolError as exc:
+                return exc
+            except Exception:
+                logger.exception("error while handling AMI frames; continuing")
+
+    def set_wanted(self, names: Optional[frozenset[str]]) -> None:
+        """Change which events the parser fully parses (others are skipped)."""
+        parser = self._parser
+        if parser is not None:
+            parser.set_wanted(names)
