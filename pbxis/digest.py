@@ -1,25 +1,27 @@
 """The digest: Asterisk AMI events -> a small model -> pbxis ``Event``s (changes only).
 
 Layer 2, pure: no sockets, threads, clocks or randomness; imports only
-``pbxis.protocol``, ``pbxis.actions`` (result type), ``pbxis.events`` and
-``pbxis.model``. The client serialises every call under its state lock.
+``pbxis.protocol``, ``pbxis.events``, ``pbxis.model`` and its own two halves
+(``digest_queues``, ``digest_calls``); ``pbxis.actions``' result type for type
+checking only. The client serialises every call under its state lock.
 
 One handler table (``_HANDLERS``) drives ``feed`` and yields
 ``handled_events`` (the server-side Filter whitelist and the parser's
 skip-by-name set), so they cannot drift. State events (agentName,
 extensionStatus, queueMemberStatus, phoneNumber, queueCount) are published
-only when the value differs from what was last published; what is learnt
-by queries (``track`` -> ``apply``) is published the same way, and a restore
-(``begin_restore`` ... ``end_restore``) publishes only the net changes.
+only when the value differs from what was last published for its
+(type, agent, queue) -- phoneNumber is one state per agent, the queue of the
+call riding along. What is learnt by queries (``track`` -> ``apply``) is
+published the same way; a restore (``begin_restore`` ... ``end_restore``)
+publishes only the net changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .actions import ActionResult
 from .digest_calls import CallDigest, PendingOriginate
 from .digest_queues import QueueDigest
 from .events import (
@@ -32,6 +34,9 @@ from .events import (
 )
 from .model import NO_CALL, RECORDING_VARS, Agent, Model, Queue
 from .protocol import Message
+
+if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.actions
+    from .actions import ActionResult
 
 __all__ = ["Query", "CallInfo", "Digest"]
 
@@ -247,11 +252,13 @@ class Digest(QueueDigest, CallDigest):
     # -- query results -----------------------------------------------------
 
     def apply(self, query: Query, result: ActionResult) -> list[Event]:
-        """Digest the result of a query this digest asked for; return the changes.
+        """Digest the result of a query; return the state changes it reveals.
 
-        Results of other actions (QueueStatus, DeviceStateList,
-        CoreShowChannels, Status, Getvar of DEVICE_STATE/CHANNELS with any
-        filter) are understood too; anything else is ignored.
+        Understands QueueStatus (any Queue/Member filter), DeviceStateList,
+        CoreShowChannels, Status (one channel or all) and Getvar of
+        DEVICE_STATE()/CHANNELS(), whoever asked; other actions are ignored.
+        Each result is authoritative for what it covers (members no longer
+        listed are removed, channels no longer listed have ended).
         """
         out = self._out = []
         headers = dict(query.headers)

@@ -2,8 +2,8 @@
 bridges, originates, completed queue calls and their recordings.
 
 A mixin of :class:`pbxis.digest.Digest` (layer 2). Imports only
-``pbxis.events``, ``pbxis.model`` and ``pbxis.actions``/``protocol`` types;
-never the client, transport or channels.
+``pbxis.events``, ``pbxis.model`` and ``pbxis.protocol`` (``pbxis.actions``'
+result type for type checking only); never the client, transport or channels.
 
 The remote party of an agent's channel, from the events Asterisk 22 sends
 (shared/ami-transcripts c, d, g, h1, h2):
@@ -23,7 +23,8 @@ The remote party of an agent's channel, from the events Asterisk 22 sends
 
 from __future__ import annotations
 
-from .actions import ActionResult
+from typing import TYPE_CHECKING
+
 from .events import AGENT_COMPLETE, ORIGINATE_FAILED, PHONE_NUMBER, Event
 from .model import (
     APP_DATA,
@@ -42,6 +43,9 @@ from .model import (
     originate_reason,
 )
 from .protocol import Message
+
+if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.actions
+    from .actions import ActionResult
 
 __all__ = ["CallDigest", "PendingOriginate"]
 
@@ -373,15 +377,8 @@ class CallDigest:
         call = self._call(channel, agent, h.get("Uniqueid"), h.get("Linkedid"))
         call.dialled = True
         number = h.get("ConnectedLineNum")
-        if (
-            number is not None
-            and number not in UNKNOWN_IDS
-            and number
-            not in (
-                agent,
-                h.get("CallerIDNum"),
-            )
-        ):
+        own = (agent, h.get("CallerIDNum"))
+        if number is not None and number not in UNKNOWN_IDS and number not in own:
             call.number, call.name = number, _name(h.get("ConnectedLineName"))
         elif call.number is None and _dialled(h.get("Exten")):
             call.number = h.get("Exten")

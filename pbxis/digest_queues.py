@@ -3,15 +3,15 @@
 A mixin of :class:`pbxis.digest.Digest` (layer 2). It reads AMI events and
 list results (QueueStatus, DeviceStateList, Getvar DEVICE_STATE) into the
 model and reports state values through ``_state``. Imports only
-``pbxis.events``, ``pbxis.model`` and ``pbxis.actions``/``protocol`` types;
-never the client, transport or channels.
+``pbxis.events``, ``pbxis.model`` and ``pbxis.protocol`` (``pbxis.actions``'
+result type for type checking only); never the client, transport or channels.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from .actions import ActionResult
 from .events import AGENT_NAME, EXTENSION_STATUS, QUEUE_COUNT, QUEUE_MEMBER_STATUS
 from .model import (
     DEVICE_STATES,
@@ -26,6 +26,9 @@ from .model import (
     header,
 )
 from .protocol import Message
+
+if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.actions
+    from .actions import ActionResult
 
 __all__ = ["QueueDigest"]
 
@@ -87,13 +90,16 @@ class QueueDigest:
         if member is None or member.interface != iface:
             member = model.members[key] = Member(iface)
             model.iface_agent[iface] = agent
+        renamed = name != member.name
         member.name = name
         member.status = h.get("Status") or "0"
         member.paused = h.get("Paused") == "1"
         member.reason = h.get("PausedReason") or None
         if a is not None:
             # Asterisk defaults MemberName to the interface: that is no name.
-            if name and name != iface and name != a.name:
+            # A name that differs per queue follows the latest change, not the
+            # latest event that repeats one.
+            if name and name != iface and (renamed or a.name is None) and name != a.name:
                 a.name = name
                 self._state(AGENT_NAME, agent, None, name)
             if tracked_queue:
@@ -139,11 +145,14 @@ class QueueDigest:
         name = h.get("Queue")
         linkedid = h.get("Linkedid")
         if name is not None and linkedid is not None:
-            waiting = self.model.waiting
-            if len(waiting) >= MAX_WAITING:
-                del waiting[next(iter(waiting))]
-            waiting[linkedid] = name
+            self._remember_waiting(linkedid, name)
         self._queue_count(h)
+
+    def _remember_waiting(self, linkedid: str, queue: str) -> None:
+        waiting = self.model.waiting
+        if len(waiting) >= MAX_WAITING:
+            del waiting[next(iter(waiting))]
+        waiting[linkedid] = queue
 
     def _on_queue_leave(self, msg: Message) -> None:
         """QueueCallerLeave (QueueCallerAbandon is always followed by one)."""
@@ -188,10 +197,10 @@ class QueueDigest:
         model = self.model
         queue_filter = filters.get("Queue")
         member_filter = filters.get("Member")
-        listed: set[str] = set()
+        listed: dict[str, None] = {}  # ordered: events come out in list order
         seen: set[tuple[str, str]] = set()
         if queue_filter is not None:
-            listed.add(queue_filter)
+            listed[queue_filter] = None
         for ev in result.events:
             h = dict(ev.headers)
             name = h.get("Event")
@@ -199,7 +208,7 @@ class QueueDigest:
             if queue is None:
                 continue
             if name == "QueueParams":
-                listed.add(queue)
+                listed[queue] = None
                 q = model.queues.get(queue)
                 count = _int(h.get("Calls"))
                 if q is not None and count is not None:
@@ -209,7 +218,7 @@ class QueueDigest:
                 # A waiting caller: its agent legs carry its id as Linkedid.
                 uniqueid = h.get("Uniqueid")
                 if uniqueid is not None:
-                    model.waiting[uniqueid] = queue
+                    self._remember_waiting(uniqueid, queue)
             elif name == "QueueMember":
                 iface = first(h, MEMBER_LIST_IFACE)
                 agent = self._member_agent(iface, h.get("StateInterface"))

@@ -23,6 +23,11 @@ __all__ = [
     "MEMBER_LIST_NAME",
     "APP_DATA",
     "BRIDGE_ID",
+    "QUEUE_APP",
+    "QUEUE_LEG_APP",
+    "DOWN_STATE",
+    "UP_STATE",
+    "UNKNOWN_IDS",
     "RECORDING_VARS",
     "LOGGED_OFF",
     "NO_CALL",
@@ -93,10 +98,8 @@ BRIDGE_ID = ("BridgeId", "BridgeID")
 #: Application of a caller waiting/talking in a queue, and of the agent's leg.
 QUEUE_APP = "Queue"
 QUEUE_LEG_APP = "AppQueue"
-#: Channel states (Newchannel/Newstate/Status): 0 Down, 4 Ring (the phone
-#: placed the call, not answered yet), 5 Ringing, 6 Up.
+#: ChannelState values (0 Down, 4 Ring, 5 Ringing, 6 Up) that the digest tests.
 DOWN_STATE = "0"
-RING_STATE = "4"
 UP_STATE = "6"
 #: Caller-id values that mean "not known".
 UNKNOWN_IDS = frozenset({"", "<unknown>"})

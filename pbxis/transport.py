@@ -74,6 +74,7 @@ class Link:
         self._ids = itertools.count(1)
         self.banner: Optional[str] = None
         self.bytes_received = 0
+        self.bytes_sent = 0
         self.connects = 0
 
     # -- public -----------------------------------------------------------
@@ -111,6 +112,7 @@ class Link:
             sock.sendall(data)
         except OSError as exc:
             raise NotConnectedError(f"connection to Asterisk lost: {exc}") from exc
+        self.bytes_sent += len(data)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the reader thread and close the socket (idempotent)."""

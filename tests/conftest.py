@@ -72,3 +72,27 @@ def pbx(ami_url: str) -> Iterator[object]:
 
 def pbxis_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("pbxis-")]
+
+
+def wait_event(channel, predicate, timeout: float = 15.0, what: str = "event", seen=None):
+    """Read ``channel`` until ``predicate(event)``; return that event.
+
+    Every event read is appended to ``seen`` (a list) when given. Fails with
+    the events read so far when ``timeout`` passes.
+    """
+    import queue as _queue
+    import time as _time
+
+    deadline = _time.monotonic() + timeout
+    got = [] if seen is None else seen
+    while True:
+        remaining = deadline - _time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no {what} within {timeout} s; got {[e.to_dict() for e in got]}")
+        try:
+            ev = channel.get(timeout=remaining)
+        except _queue.Empty:
+            continue
+        got.append(ev)
+        if predicate(ev):
+            return ev

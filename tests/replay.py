@@ -204,10 +204,9 @@ def recorded_actions(name: str) -> list[dict[str, Any]]:
 
 
 def _query(action: Mapping[str, Any]) -> Query:
-    lines = action["raw"].split("\r\n")
-    headers = [tuple(line.split(": ", 1)) for line in lines if ": " in line]
-    kept = tuple((k, v) for k, v in headers if k not in ("Action", "ActionID"))
-    return Query(action["action"], kept)  # type: ignore[arg-type]
+    pairs = [line.partition(": ") for line in action["raw"].split("\r\n") if ": " in line]
+    kept = tuple((k, v) for k, _, v in pairs if k not in ("Action", "ActionID"))
+    return Query(action["action"], kept)
 
 
 def messages(name: str) -> list[Message]:

@@ -6,7 +6,7 @@ names (and order) with the transcripts' events of the same name.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Sequence, Set, Tuple
+from collections.abc import Iterator, Sequence
 
 import pytest
 from helpers import transcript
@@ -20,12 +20,12 @@ START = 1795764715.0
 NOT_CALL = {"TestEvent", "FullyBooted", "SuccessfulAuth"}
 
 
-def _events(name: str) -> List[Message]:
+def _events(name: str) -> list[Message]:
     return [f for f in Parser().feed(transcript(name)) if isinstance(f, Message) and f.event]
 
 
-def _shapes(*names: str) -> Dict[str, Set[Tuple[str, ...]]]:
-    shapes: Dict[str, Set[Tuple[str, ...]]] = {}
+def _shapes(*names: str) -> dict[str, set[tuple[str, ...]]]:
+    shapes: dict[str, set[tuple[str, ...]]] = {}
     for name in names:
         for msg in _events(name):
             assert msg.event is not None
@@ -33,15 +33,15 @@ def _shapes(*names: str) -> Dict[str, Set[Tuple[str, ...]]]:
     return shapes
 
 
-def _run(name: str, seconds: float, **kw: object) -> Tuple[SimulatedPbx, List[SimEvent]]:
+def _run(name: str, seconds: float, **kw: object) -> tuple[SimulatedPbx, list[SimEvent]]:
     pbx = scenario.create(name, start_time=START, **kw)  # type: ignore[arg-type]
-    events: List[SimEvent] = []
+    events: list[SimEvent] = []
     pbx.add_listener(events.append)
     pbx.advance(seconds)
     return pbx, events
 
 
-def _assert_shapes(events: Sequence[SimEvent], shapes: Dict[str, Set[Tuple[str, ...]]]) -> None:
+def _assert_shapes(events: Sequence[SimEvent], shapes: dict[str, set[tuple[str, ...]]]) -> None:
     for ev in events:
         if ev.name in shapes:
             assert tuple(k for k, _ in ev.headers) in shapes[ev.name], ev.name
@@ -76,7 +76,7 @@ def test_call_answered_values() -> None:
     statuses = [e.get("Status") for e in events if e.name == "QueueMemberStatus"]
     assert statuses == ["6", "2", "1"]
     last = [e for e in events if e.name == "QueueMemberStatus"][-1]
-    assert last.get("CallsTaken") == "1" and last.get("LastCall") == "1795764724"
+    assert last.get("CallsTaken") == "1" and last.get("LastCall") == "1795764723"
 
 
 def test_agent_hangup_reason_agent() -> None:
@@ -137,8 +137,8 @@ def test_busy_mode_is_deterministic() -> None:
     texts = []
     for _ in range(2):
         pbx = SimulatedPbx(seed=7, start_time=START)
-        out: List[str] = []
-        pbx.add_listener(lambda e: out.append(e.text))
+        out: list[str] = []
+        pbx.add_listener(lambda e, out=out: out.append(e.text))  # type: ignore[misc]
         pbx.start_busy()
         pbx.advance(600.0)
         texts.append(out)
@@ -174,7 +174,7 @@ def test_scale_thousand_agents() -> None:
 
 
 @pytest.fixture
-def lab() -> Iterator[Tuple[SimServer, RawAmi]]:
+def lab() -> Iterator[tuple[SimServer, RawAmi]]:
     pbx = scenario.create("call-answered", start_time=START)
     with SimServer(pbx=pbx, speed=0) as server:
         client = RawAmi(server.port)
@@ -185,7 +185,7 @@ def lab() -> Iterator[Tuple[SimServer, RawAmi]]:
         client.close()
 
 
-def test_call_answered_over_the_socket(lab: Tuple[SimServer, RawAmi]) -> None:
+def test_call_answered_over_the_socket(lab: tuple[SimServer, RawAmi]) -> None:
     server, client = lab
     real = [e.event for e in _events("c-call-caller-hangup.ami") if e.event not in NOT_CALL]
     server.pbx.advance(3.0)
@@ -194,6 +194,22 @@ def test_call_answered_over_the_socket(lab: Tuple[SimServer, RawAmi]) -> None:
     _, items, _ = client.list_action("QueueStatus", Queue="sales", Member="PJSIP/1001")
     member = items[1]
     assert (member["InCall"], member["Status"]) == ("1", "2")
+    shapes = _shapes("a-initial-state.ami")
+    resp, chans, done = client.list_action("Status")
+    assert resp["Message"] == "Channel status will follow" and done["Items"] == "2"
+    assert [c["Channel"] for c in chans] == ["PJSIP/1001-00000001", "PJSIP/caller-00000000"]
+    for item in chans:
+        assert tuple(k for k, _ in item.headers) in shapes["Status"]
+    _, chans, _ = client.list_action("CoreShowChannels")
+    assert {c["BridgeId"] for c in chans} == {connect_bridge(client)}
+    for item in chans:
+        assert tuple(k for k, _ in item.headers) in shapes["CoreShowChannel"]
+    var = client.action("Getvar", Channel=connect["Channel"], Variable="MEMBERNAME")
+    assert var["Value"] == "Alice Anders"
+    assert client.action("Getvar", Channel="PJSIP/gone-1", Variable="X")["Response"] == "Error"
+    _, bridges, _ = client.list_action("BridgeList")
+    _, members, info = client.list_action("BridgeInfo", BridgeUniqueid=bridges[0]["BridgeUniqueid"])
+    assert len(members) == 2 and info["BridgeNumChannels"] == "2"
     server.pbx.advance(10.0)
     client.event("AgentComplete")
     got = client.drain(0.1)
@@ -201,6 +217,12 @@ def test_call_answered_over_the_socket(lab: Tuple[SimServer, RawAmi]) -> None:
     _, channels, _ = client.list_action("CoreShowChannels")
     assert channels == []
     assert real  # the exact sequence is checked by the pure test above
+
+
+def connect_bridge(client: RawAmi) -> str:
+    _, bridges, _ = client.list_action("BridgeList")
+    assert len(bridges) == 1
+    return bridges[0]["BridgeUniqueid"]
 
 
 def test_speed_runs_the_clock_by_itself() -> None:
@@ -212,8 +234,8 @@ def test_speed_runs_the_clock_by_itself() -> None:
         client.close()
 
 
-def _originate_lab() -> Iterator[Tuple[SimServer, RawAmi]]:
-    pbx = scenario.create("originate-failure", start_time=START)
+def _lab_of(name: str) -> Iterator[tuple[SimServer, RawAmi]]:
+    pbx = scenario.create(name, start_time=START)
     with SimServer(pbx=pbx, speed=0) as server:
         client = RawAmi(server.port)
         client.login()
@@ -223,13 +245,21 @@ def _originate_lab() -> Iterator[Tuple[SimServer, RawAmi]]:
         client.close()
 
 
-originate_lab = pytest.fixture(_originate_lab)
+@pytest.fixture
+def originate_lab() -> Iterator[tuple[SimServer, RawAmi]]:
+    yield from _lab_of("originate-failure")
 
 
-def test_originate_failures(originate_lab: Tuple[SimServer, RawAmi]) -> None:
+@pytest.fixture
+def idle_lab() -> Iterator[tuple[SimServer, RawAmi]]:
+    yield from _lab_of("idle")
+
+
+def test_originate_failures(originate_lab: tuple[SimServer, RawAmi]) -> None:
     server, client = originate_lab
-    resp = client.action("Originate", ActionID="x", Channel="PJSIP/1003", Context="default",
-                         Exten="5551234", Priority="1", Async="true", Timeout="8000")
+    resp = client.response(client.send(
+        "Originate", "x", Channel="PJSIP/1003", Context="default", Exten="5551234",
+        Priority="1", Async="true", Timeout="8000"))
     assert resp["Message"] == "Originate successfully queued"
     failed = client.event("OriginateResponse")
     assert [k for k, _ in failed.headers] == [
@@ -251,7 +281,7 @@ def test_originate_failures(originate_lab: Tuple[SimServer, RawAmi]) -> None:
                    shapes)
 
 
-def test_originate_success_sync_and_async(originate_lab: Tuple[SimServer, RawAmi]) -> None:
+def test_originate_success_sync_and_async(originate_lab: tuple[SimServer, RawAmi]) -> None:
     server, client = originate_lab
     aid = client.send("Originate", Channel="PJSIP/1001", Context="default", Exten="5559876",
                       Priority="1", CallerID='"Alice Anders" <1001>', Async="true")
@@ -273,30 +303,34 @@ def test_originate_success_sync_and_async(originate_lab: Tuple[SimServer, RawAmi
     assert client.event("DialEnd")["DialStatus"] == "ANSWER"
 
 
-def test_redirect_bridged_caller_to_another_agent(lab: Tuple[SimServer, RawAmi]) -> None:
-    server, client = lab
+def test_redirect_bridged_caller_to_another_agent(
+        idle_lab: tuple[SimServer, RawAmi]) -> None:
+    server, client = idle_lab
     pbx = server.pbx
     pbx.set_phone("1003", answer_after=1.0)
-    pbx.place_call("support", caller_num="555099", talk=30.0)  # keep talking
+    pbx.pause("1002", "sales", "not-in-this-test")
+    pbx.place_call("sales", caller_num="555011", talk=14.0)
     pbx.advance(3.0)
-    client.event("AgentConnect", Queue="sales")
-    resp = client.action("Redirect", Channel="PJSIP/caller-00000000", Context="default",
+    caller = client.event("AgentConnect", Queue="sales")["Channel"]
+    client.events.clear()  # the queue's own DialEnd ANSWER came before
+    resp = client.action("Redirect", Channel=caller, Context="default",
                          Exten="1003", Priority="1")
     assert resp["Message"] == "Redirect successful"
     assert client.action("Redirect", Channel="PJSIP/x-1", Context="default", Exten="1",
                          Priority="1")["Message"] == "Channel does not exist: PJSIP/x-1"
     pbx.advance(1.0)
-    dial_end = client.event("DialEnd", Channel="PJSIP/caller-00000000", DialStatus="ANSWER")
+    dial_end = client.event("DialEnd", Channel=caller, DialStatus="ANSWER")
     assert dial_end["DestChannel"].startswith("PJSIP/1003-")
-    pbx.advance(10.0)
-    complete = client.event("AgentComplete", Channel="PJSIP/caller-00000000")
+    pbx.advance(12.0)
+    complete = client.event("AgentComplete", Channel=caller)
+    assert complete["TalkTime"] == "14"
     assert (complete["Reason"], complete["MemberName"]) == ("caller", "Alice Anders")
     _assert_shapes([SimEvent(m.event or "", "call", m.headers[2:])
                     for m in client.drain(0.1) if m.event], _shapes("h1-redirect.ami"))
 
 
-def test_park_then_timeout_back_to_parker(lab: Tuple[SimServer, RawAmi]) -> None:
-    server, client = lab
+def test_park_then_timeout_back_to_parker(idle_lab: tuple[SimServer, RawAmi]) -> None:
+    server, client = idle_lab
     pbx = server.pbx
     pbx.set_phone("1001", answer_after=1.0)
     pbx.place_call("sales", caller_num="555021", talk=60.0, delay=0.5)
@@ -321,7 +355,7 @@ def test_park_then_timeout_back_to_parker(lab: Tuple[SimServer, RawAmi]) -> None
 
 def test_phone_offline_online() -> None:
     pbx = SimulatedPbx(start_time=START)
-    events: List[SimEvent] = []
+    events: list[SimEvent] = []
     pbx.add_listener(events.append)
     pbx.set_reachable("1003", False)
     pbx.set_reachable("1003", True)
@@ -338,3 +372,16 @@ def test_unknown_scenario() -> None:
 
 
 
+
+
+def test_originate_to_a_busy_agent_fails_with_reason_5() -> None:
+    pbx = scenario.create("call-answered", start_time=START)
+    pbx.advance(4.0)  # 1001 is now talking to the caller
+    results: list[object] = []
+    events: list[SimEvent] = []
+    pbx.add_listener(events.append)
+    pbx.originate("PJSIP/1001", "default", "5551234", action_id="o1", on_result=results.append)
+    response = next(e for e in events if e.name == "OriginateResponse")
+    assert (response.get("ActionID"), response.get("Response"),
+            response.get("Reason")) == ("o1", "Failure", "5")
+    assert len(results) == 1

@@ -6,7 +6,8 @@ wait is a socket read with a timeout.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Dict, Iterator, List, Tuple
+from collections.abc import Iterator
+from typing import Callable
 
 import pytest
 from helpers import transcript
@@ -16,13 +17,13 @@ from pbxis.protocol import Message, Parser
 from pbxis.sim import SimServer, SimUser, scenario
 
 
-def _transcript_messages(name: str) -> List[Message]:
+def _transcript_messages(name: str) -> list[Message]:
     parser = Parser()
     return [f for f in parser.feed(transcript(name)) if isinstance(f, Message)]
 
 
-def _shapes(name: str) -> Dict[str, List[Tuple[str, ...]]]:
-    shapes: Dict[str, List[Tuple[str, ...]]] = {}
+def _shapes(name: str) -> dict[str, list[tuple[str, ...]]]:
+    shapes: dict[str, list[tuple[str, ...]]] = {}
     for msg in _transcript_messages(name):
         if msg.event:
             shapes.setdefault(msg.event, []).append(tuple(k for k, _ in msg.headers))
@@ -41,7 +42,7 @@ def server() -> Iterator[SimServer]:
 @pytest.fixture
 def connect(server: SimServer) -> Iterator[Callable[[], RawAmi]]:
     """``connect()`` opens a raw client; all are closed at teardown."""
-    clients: List[RawAmi] = []
+    clients: list[RawAmi] = []
 
     def factory() -> RawAmi:
         client = RawAmi(server.port)
@@ -71,7 +72,8 @@ def test_greeting_is_one_line(server: SimServer, connect: Callable[[], RawAmi]) 
     client.close()
 
 
-def test_login_then_fully_booted_and_successful_auth(server: SimServer, connect: Callable[[], RawAmi]) -> None:
+def test_login_then_fully_booted_and_successful_auth(
+        server: SimServer, connect: Callable[[], RawAmi]) -> None:
     client = connect()
     resp = client.login()
     assert resp.headers == [("Response", "Success"), ("ActionID", "t-1"),
@@ -151,7 +153,7 @@ def test_queue_status_shape_matches_transcript(ami: RawAmi) -> None:
     shapes = _shapes("a-initial-state.ami")
     for item in items:
         assert item.headers[-1] == ("ActionID", resp["ActionID"])  # ActionID last
-        assert tuple(k for k, _ in item.headers) in shapes[item.event]
+        assert tuple(k for k, _ in item.headers) in shapes[item.event or ""]
     member = next(i for i in items if i.event == "QueueMember" and i["Location"] == "PJSIP/1001")
     assert member["Name"] == "Alice Anders" and member["Status"] == "1"
     assert member["Membership"] == "static"
@@ -240,7 +242,7 @@ def test_response_precedes_the_events_it_causes(ami: RawAmi) -> None:
     aid = ami.send("QueuePause", Queue="sales", Interface="PJSIP/1001", Paused="true",
                    Reason="break")
     ami.drain(0.05)
-    frames: List[Message] = []
+    frames: list[Message] = []
     aid = ami.send("QueuePause", Queue="sales", Interface="PJSIP/1001", Paused="false")
     while len(frames) < 3:
         frame = ami.next_frame()
@@ -309,7 +311,8 @@ def test_filter_exclude_and_bad_filter(ami: RawAmi, server: SimServer) -> None:
     assert ami.action("Filter", Operation="Remove", Filter="x")["Message"] == "Unknown operation"
 
 
-def test_filter_needs_system_write_permission(server: SimServer, connect: Callable[[], RawAmi]) -> None:
+def test_filter_needs_system_write_permission(
+        server: SimServer, connect: Callable[[], RawAmi]) -> None:
     client = connect()
     client.login("limited", "limited-secret")
     resp = client.action("Filter", Operation="Add", Filter="Event: Hangup")

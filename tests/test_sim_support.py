@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections import deque
-from typing import Deque, List, Optional, Tuple
+from typing import Any
 
 from pbxis.protocol import Banner, Message, Parser, encode_action
 
@@ -20,13 +20,13 @@ class RawAmi:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.timeout = timeout
         self.parser = Parser()
-        self.frames: Deque[object] = deque()
-        self.events: List[Message] = []
+        self.frames: deque[object] = deque()
+        self.events: list[Message] = []
         self.eof = False
         self._seq = 0
 
     # -- io
-    def _fill(self, timeout: Optional[float]) -> bool:
+    def _fill(self, timeout: float | None) -> bool:
         self.sock.settimeout(self.timeout if timeout is None else timeout)
         try:
             data = self.sock.recv(65536)
@@ -39,7 +39,7 @@ class RawAmi:
         self.frames.extend(self.parser.feed(data))
         return True
 
-    def next_frame(self, timeout: Optional[float] = None) -> object:
+    def next_frame(self, timeout: float | None = None) -> object:
         while not self.frames:
             if self.eof:
                 raise EOFError("server closed the connection")
@@ -52,18 +52,18 @@ class RawAmi:
         assert isinstance(frame, Banner), frame
         return frame
 
-    def send(self, name: str, action_id: Optional[str] = None, **headers: object) -> str:
+    def send(self, name: str, action_id: str | None = None, **headers: Any) -> str:
         if action_id is None:
             self._seq += 1
             action_id = f"t-{self._seq}"
-        self.sock.sendall(encode_action(name, action_id or None, headers))  # type: ignore[arg-type]
+        self.sock.sendall(encode_action(name, action_id or None, headers))
         return action_id
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
 
     # -- reading
-    def response(self, action_id: Optional[str], timeout: Optional[float] = None) -> Message:
+    def response(self, action_id: str | None, timeout: float | None = None) -> Message:
         """The response with this ActionID (events read meanwhile go to ``events``)."""
         while True:
             frame = self.next_frame(timeout)
@@ -73,7 +73,7 @@ class RawAmi:
                 return frame
             self.events.append(frame)
 
-    def any_response(self, timeout: Optional[float] = None) -> Message:
+    def any_response(self, timeout: float | None = None) -> Message:
         while True:
             frame = self.next_frame(timeout)
             if isinstance(frame, Message) and frame.response is not None:
@@ -81,15 +81,15 @@ class RawAmi:
             if isinstance(frame, Message):
                 self.events.append(frame)
 
-    def action(self, name: str, **headers: object) -> Message:
+    def action(self, name: str, **headers: Any) -> Message:
         return self.response(self.send(name, **headers))
 
-    def list_action(self, name: str, **headers: object) -> Tuple[Message, List[Message],
+    def list_action(self, name: str, **headers: Any) -> tuple[Message, list[Message],
                                                                   Message]:
         """Send a list action; returns (response, items, *Complete event)."""
         aid = self.send(name, **headers)
         resp = self.response(aid)
-        items: List[Message] = []
+        items: list[Message] = []
         while True:
             frame = self.next_frame()
             if not isinstance(frame, Message):
@@ -101,7 +101,7 @@ class RawAmi:
                 return resp, items, frame
             items.append(frame)
 
-    def event(self, name: str, timeout: Optional[float] = None, **match: str) -> Message:
+    def event(self, name: str, timeout: float | None = None, **match: str) -> Message:
         """The next event called ``name`` (whose headers match ``match``)."""
         for i, ev in enumerate(self.events):
             if ev.event == name and all(ev.get(k) == v for k, v in match.items()):
@@ -116,7 +116,7 @@ class RawAmi:
             if isinstance(frame, Message):
                 self.events.append(frame)
 
-    def drain(self, timeout: float = 0.2) -> List[Message]:
+    def drain(self, timeout: float = 0.2) -> list[Message]:
         """Everything that arrives until the line is quiet for ``timeout`` seconds."""
         out = list(self.events)
         self.events.clear()

@@ -15,7 +15,7 @@ Layer 5: imports ``pbxis.protocol`` only from the rest of pbxis.
 from __future__ import annotations
 
 import threading
-from typing import Mapping, Optional, Union
+from collections.abc import Mapping
 
 from . import scenario
 from .config import AgentSpec, QueueSpec, SimUser, default_agents, default_queues, scaled
@@ -48,9 +48,9 @@ def serve(
     *,
     scenario_name: str = "busy",
     speed: float = 1.0,
-    seed: Optional[int] = None,
-    users: Optional[Mapping[str, Union[str, SimUser]]] = None,
-    pbx: Optional[SimulatedPbx] = None,
+    seed: int | None = None,
+    users: Mapping[str, str | SimUser] | None = None,
+    pbx: SimulatedPbx | None = None,
     noise: bool = True,
     block: bool = False,
 ) -> SimServer:

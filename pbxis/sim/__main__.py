@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+import threading
 
 from . import scenario, serve
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pbxis.sim",
                                      description="Run pbxis's simulated Asterisk AMI server.")
     parser.add_argument("--host", default="127.0.0.1")
@@ -22,7 +22,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sys.stderr.write(f"pbxis simulator on {server.url()} (scenario {args.scenario}); "
                      "Ctrl-C stops\n")
     try:
-        server.running and __import__("threading").Event().wait()
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:

@@ -7,15 +7,13 @@ n-phone-offline-online. Pure (virtual clock only).
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
 from .model import Member, Queue
 from .telephony import Telephony
 
 __all__ = ["Agents", "ast_true"]
 
 
-def ast_true(value: Optional[str]) -> bool:
+def ast_true(value: str | None) -> bool:
     """Asterisk's ``ast_true``: yes, true, y, t, 1, on."""
     return (value or "").strip().lower() in ("yes", "true", "y", "t", "1", "on")
 
@@ -23,17 +21,17 @@ def ast_true(value: Optional[str]) -> bool:
 class Agents(Telephony):
     """Membership management on top of the call flows."""
 
-    def _queues_for(self, queue: Optional[str]) -> List[Queue]:
+    def _queues_for(self, queue: str | None) -> list[Queue]:
         if queue:
             found = self.queues.get(queue)
             return [found] if found else []
         return list(self.queues.values())
 
     def queue_add(
-        self, queue: str, interface: str, *, member_name: Optional[str] = None,
-        state_interface: Optional[str] = None, penalty: int = 0, paused: bool = False,
+        self, queue: str, interface: str, *, member_name: str | None = None,
+        state_interface: str | None = None, penalty: int = 0, paused: bool = False,
         reason: str = "", wrapuptime: int = 0,
-    ) -> Tuple[bool, str]:
+    ) -> tuple[bool, str]:
         """QueueAdd: a dynamic member. Returns ``(ok, message)``."""
         q = self.queues.get(queue)
         if q is None:
@@ -55,7 +53,7 @@ class Agents(Telephony):
         self._settle()
         return True, "Added interface to queue"
 
-    def queue_remove(self, queue: str, interface: str) -> Tuple[bool, str]:
+    def queue_remove(self, queue: str, interface: str) -> tuple[bool, str]:
         """QueueRemove (dynamic members only)."""
         q = self.queues.get(queue)
         if q is None:
@@ -70,8 +68,8 @@ class Agents(Telephony):
         self._avail(q)
         return True, "Removed interface from queue"
 
-    def queue_pause(self, interface: str, paused: bool, queue: Optional[str] = None,
-                    reason: str = "") -> Tuple[bool, str]:
+    def queue_pause(self, interface: str, paused: bool, queue: str | None = None,
+                    reason: str = "") -> tuple[bool, str]:
         """QueuePause in one queue, or (no ``queue``) in every queue of the member."""
         members = [q.members[interface] for q in self._queues_for(queue)
                    if interface in q.members]
@@ -95,7 +93,7 @@ class Agents(Telephony):
                       else "Interface unpaused successfully")
 
     def queue_penalty(self, interface: str, penalty: int,
-                      queue: Optional[str] = None) -> Tuple[bool, str]:
+                      queue: str | None = None) -> tuple[bool, str]:
         """QueuePenalty in one queue or all of the member's queues."""
         members = [q.members[interface] for q in self._queues_for(queue)
                    if interface in q.members]
@@ -106,7 +104,7 @@ class Agents(Telephony):
             self.emit("QueueMemberPenalty", "agent", self.member_block(member))
         return True, "Interface penalty set successfully"
 
-    def queue_reset(self, queue: Optional[str] = None) -> Tuple[bool, str]:
+    def queue_reset(self, queue: str | None = None) -> tuple[bool, str]:
         """QueueReset: zero the statistics of one or every queue."""
         queues = self._queues_for(queue)
         if queue and not queues:

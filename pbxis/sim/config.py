@@ -6,8 +6,8 @@ standard library.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 __all__ = [
     "AgentSpec",
@@ -46,10 +46,10 @@ class AgentSpec:
 
     ext: str
     name: str
-    answer_after: Optional[float] = 2.0
+    answer_after: float | None = 2.0
     busy: bool = False
     reachable: bool = True
-    hangup_after: Optional[float] = None
+    hangup_after: float | None = None
     tech: str = "PJSIP"
 
     @property
@@ -64,7 +64,7 @@ class QueueSpec:
 
     name: str
     strategy: str = "ringall"
-    members: Tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
     timeout: int = 10
     retry: int = 1
     weight: int = 0
@@ -96,7 +96,7 @@ def parse_classes(text: str) -> frozenset[str]:
     return frozenset(n for n in names if n in ALL_CLASSES)
 
 
-def make_users(users: Optional[Mapping[str, Union[str, SimUser]]]) -> Dict[str, SimUser]:
+def make_users(users: Mapping[str, str | SimUser] | None) -> dict[str, SimUser]:
     """Normalise ``{"name": "secret" | SimUser}``."""
     if users is None:
         users = {"pbxis": "pbxis-secret"}
@@ -106,7 +106,7 @@ def make_users(users: Optional[Mapping[str, Union[str, SimUser]]]) -> Dict[str, 
     }
 
 
-def default_agents() -> List[AgentSpec]:
+def default_agents() -> list[AgentSpec]:
     """The recording lab's phones: 1001 Alice Anders, 1002 Bob Brown, 1003 Carol Clark."""
     return [
         AgentSpec("1001", "Alice Anders"),
@@ -115,7 +115,7 @@ def default_agents() -> List[AgentSpec]:
     ]
 
 
-def default_queues() -> List[QueueSpec]:
+def default_queues() -> list[QueueSpec]:
     """``sales`` (ringall: 1001, 1002) and ``support`` (rrmemory: 1002, 1003)."""
     return [
         QueueSpec("sales", "ringall", ("1001", "1002")),
@@ -138,7 +138,7 @@ _LAST = (
 def scaled(
     agents: int = 1000, queues: int = 50, *, queues_per_agent: int = 2,
     strategies: Sequence[str] = ("ringall", "rrmemory"),
-) -> Tuple[List[AgentSpec], List[QueueSpec]]:
+) -> tuple[list[AgentSpec], list[QueueSpec]]:
     """A large PBX: ``agents`` phones (1001...) spread over ``queues`` queues.
 
     Agent ``i`` is a static member of queues ``i % queues`` and the next
@@ -156,7 +156,7 @@ def scaled(
         for i in range(agents)
     ]
     names = ["sales", "support"] + [f"q{n:03d}" for n in range(3, queues + 1)]
-    members: List[List[str]] = [[] for _ in range(queues)]
+    members: list[list[str]] = [[] for _ in range(queues)]
     per_agent = max(1, min(queues_per_agent, queues))
     for i, spec in enumerate(specs):
         for k in range(per_agent):

@@ -14,11 +14,12 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable
 
 from .config import AgentSpec, QueueSpec
-from .frames import DEVICE_TO_EXTENSION, DEVICE_TO_MEMBER, CAUSE_TEXT, Headers, SimEvent
+from .frames import CAUSE_TEXT, DEVICE_TO_EXTENSION, DEVICE_TO_MEMBER, Headers, SimEvent
 from .model import Bridge, Channel, Member, Phone, Queue, Scheduler
 
 __all__ = ["PbxCore", "Listener", "queue_bucket"]
@@ -48,8 +49,8 @@ class PbxCore:
         agents: Sequence[AgentSpec],
         queues: Sequence[QueueSpec],
         *,
-        seed: Optional[int] = 0,
-        start_time: Optional[float] = None,
+        seed: int | None = 0,
+        start_time: float | None = None,
         noise: bool = True,
     ) -> None:
         self.lock = threading.RLock()
@@ -58,8 +59,8 @@ class PbxCore:
         self.sched = Scheduler()
         self.start_time = float(time.time() if start_time is None else start_time)
         self.noise = noise
-        self._listeners: List[Listener] = []
-        self._batch: Optional[List[SimEvent]] = None
+        self._listeners: list[Listener] = []
+        self._batch: list[SimEvent] | None = None
         self._agent_specs = list(agents)
         self._queue_specs = list(queues)
         self.events_emitted = 0
@@ -71,20 +72,20 @@ class PbxCore:
         self.booted_at = self.sched.now
         self._seq = 0
         self.calls_processed = 0
-        self.phones: Dict[str, Phone] = {}
-        self.phones_by_iface: Dict[str, Phone] = {}
+        self.phones: dict[str, Phone] = {}
+        self.phones_by_iface: dict[str, Phone] = {}
         for agent in self._agent_specs:
             phone = Phone.from_spec(agent)
             self.phones[phone.ext] = phone
             self.phones_by_iface[phone.interface] = phone
-        self.channels: Dict[str, Channel] = {}
-        self.bridges: Dict[str, Bridge] = {}
-        self.devices: Dict[str, str] = {}
-        self._dirty: Set[str] = set()
+        self.channels: dict[str, Channel] = {}
+        self.bridges: dict[str, Bridge] = {}
+        self.devices: dict[str, str] = {}
+        self._dirty: set[str] = set()
         ordered = sorted(
             enumerate(self._queue_specs), key=lambda item: (queue_bucket(item[1].name), item[0])
         )
-        self.queues: Dict[str, Queue] = {}
+        self.queues: dict[str, Queue] = {}
         login = self.now_int()
         for _, spec in ordered:
             queue = Queue(spec.name, spec.strategy, spec.timeout, spec.retry, spec.weight,
@@ -126,7 +127,7 @@ class PbxCore:
 
     def _new_channel(
         self, base: str, *, state: int, num: str, name: str, context: str, exten: str,
-        priority: int = 1, linkedid: Optional[str] = None, phone: Optional[Phone] = None,
+        priority: int = 1, linkedid: str | None = None, phone: Phone | None = None,
     ) -> Channel:
         seq = self._seq
         self._seq += 1
@@ -190,7 +191,7 @@ class PbxCore:
         for listener in list(self._listeners):
             listener(event)
 
-    def _chan_event(self, name: str, ch: Channel, extra: Sequence[Tuple[str, str]] = (),
+    def _chan_event(self, name: str, ch: Channel, extra: Sequence[tuple[str, str]] = (),
                     cat: str = "call",
                     **override: str) -> None:
         self.emit(name, cat, ch.block(**override) + list(extra))
@@ -200,8 +201,8 @@ class PbxCore:
         if self.noise:
             self.emit("VarSet", "dialplan", ch.block() + [("Variable", name), ("Value", value)])
 
-    def _newexten(self, ch: Channel, app: str, data: str, *, context: Optional[str] = None,
-                  exten: Optional[str] = None, priority: Optional[int] = None) -> None:
+    def _newexten(self, ch: Channel, app: str, data: str, *, context: str | None = None,
+                  exten: str | None = None, priority: int | None = None) -> None:
         if context is not None:
             ch.context = context
         if exten is not None:
@@ -217,7 +218,7 @@ class PbxCore:
         ch.state = state
         self._chan_event("Newstate", ch)
 
-    def _hangup_event(self, ch: Channel, cause: int, tech_cause: Optional[int] = None) -> None:
+    def _hangup_event(self, ch: Channel, cause: int, tech_cause: int | None = None) -> None:
         """``Hangup`` and forget the channel (device updates are the caller's job)."""
         extra: Headers = [("Cause", str(cause)), ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))]
         if tech_cause is not None:
@@ -273,7 +274,7 @@ class PbxCore:
     def member_status(self, member: Member) -> int:
         return DEVICE_TO_MEMBER[self.member_device_state(member)]
 
-    def _member_key(self, member: Member) -> Tuple[int, bool, int, bool]:
+    def _member_key(self, member: Member) -> tuple[int, bool, int, bool]:
         return (self.member_status(member), member.in_call, member.calls_taken, member.paused)
 
     def member_block(self, member: Member, *, event: bool = True) -> Headers:
@@ -308,7 +309,7 @@ class PbxCore:
         member.last_sent = key
         self.emit("QueueMemberStatus", "agent", self.member_block(member))
 
-    def members_of(self, iface: str) -> List[Member]:
+    def members_of(self, iface: str) -> list[Member]:
         """Every membership (in queue order) whose device is ``iface``."""
         return [m for q in self.queues.values() for m in q.members.values()
                 if m.state_interface == iface or m.interface == iface]

@@ -10,8 +10,9 @@ events pass; excludes then remove. Pure; stdlib only.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Pattern, Sequence
+from re import Pattern
 
 from .frames import SimEvent
 
@@ -54,11 +55,11 @@ class EventFilter:
     """One filter of a session."""
 
     include: bool
-    name: Optional[str] = None
-    header: Optional[str] = None
+    name: str | None = None
+    header: str | None = None
     method: str = "regex"
     expression: str = ""
-    regex: Optional[Pattern[str]] = None
+    regex: Pattern[str] | None = None
 
     def matches(self, event: SimEvent) -> bool:
         if self.name is not None and event.name.lower() != self.name.lower():
@@ -85,7 +86,7 @@ class EventFilter:
         return expr in data  # contains
 
 
-def parse_filter(match_criteria: Optional[str], expression: Optional[str]) -> EventFilter:
+def parse_filter(match_criteria: str | None, expression: str | None) -> EventFilter:
     """Build a filter from the Filter action's ``MatchCriteria`` and ``Filter`` headers.
 
     Raises:
@@ -125,7 +126,7 @@ def parse_filter(match_criteria: Optional[str], expression: Optional[str]) -> Ev
     return flt
 
 
-def _split_criteria(text: str) -> List[str]:
+def _split_criteria(text: str) -> list[str]:
     parts, depth, cur = [], 0, ""
     for char in text:
         if char == "(":

@@ -7,7 +7,7 @@ standard library.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "Headers",
@@ -25,20 +25,20 @@ __all__ = [
     "BANNER",
 ]
 
-Headers = List[Tuple[str, str]]
+Headers = list[tuple[str, str]]
 
 AMI_VERSION = "11.0.0"
 ASTERISK_VERSION = "22.10.1+dfsg+~cs6.17.60671434-1"
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 #: ChannelState -> ChannelStateDesc (ast_state2str).
-CHANNEL_STATE_DESC: Dict[int, str] = {
+CHANNEL_STATE_DESC: dict[int, str] = {
     0: "Down", 1: "Rsrvd", 2: "OffHook", 3: "Dialing", 4: "Ring", 5: "Ringing",
     6: "Up", 7: "Busy",
 }
 
 #: Device state name -> (ExtensionStatus Status, StatusText).
-DEVICE_TO_EXTENSION: Dict[str, Tuple[int, str]] = {
+DEVICE_TO_EXTENSION: dict[str, tuple[int, str]] = {
     "NOT_INUSE": (0, "Idle"),
     "INUSE": (1, "InUse"),
     "BUSY": (2, "Busy"),
@@ -51,13 +51,13 @@ DEVICE_TO_EXTENSION: Dict[str, Tuple[int, str]] = {
 }
 
 #: Device state name -> QueueMember(Status) code (= enum ast_device_state).
-DEVICE_TO_MEMBER: Dict[str, int] = {
+DEVICE_TO_MEMBER: dict[str, int] = {
     "UNKNOWN": 0, "NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "INVALID": 4,
     "UNAVAILABLE": 5, "RINGING": 6, "RINGINUSE": 7, "ONHOLD": 8,
 }
 
 #: Hangup cause -> Cause-txt (ast_cause2str) for the causes the simulator uses.
-CAUSE_TEXT: Dict[int, str] = {
+CAUSE_TEXT: dict[int, str] = {
     0: "Unknown",
     16: "Normal Clearing",
     17: "User busy",
@@ -78,13 +78,13 @@ class SimEvent:
 
     __slots__ = ("name", "category", "headers", "_data", "_text")
 
-    def __init__(self, name: str, category: str, body: Iterable[Tuple[str, str]]) -> None:
+    def __init__(self, name: str, category: str, body: Iterable[tuple[str, str]]) -> None:
         self.name = name
         self.category = category
         self.headers: Headers = [("Event", name), ("Privilege", f"{category},all")]
         self.headers.extend(body)
-        self._data: Optional[bytes] = None
-        self._text: Optional[str] = None
+        self._data: bytes | None = None
+        self._text: str | None = None
 
     @property
     def text(self) -> str:
@@ -100,7 +100,7 @@ class SimEvent:
             self._data = self.text.encode("utf-8")
         return self._data
 
-    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of header ``name`` (exact case), or ``default``."""
         for key, value in self.headers:
             if key == name:
@@ -111,13 +111,13 @@ class SimEvent:
         return f"SimEvent({self.name!r}, {len(self.headers)} headers)"
 
 
-def render(headers: Sequence[Tuple[str, str]]) -> bytes:
+def render(headers: Sequence[tuple[str, str]]) -> bytes:
     """``Key: Value`` lines plus the blank line that ends a message."""
     return ("".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode("utf-8")
 
 
 def response(
-    status: str, action_id: Optional[str], body: Sequence[Tuple[str, str]] = ()
+    status: str, action_id: str | None, body: Sequence[tuple[str, str]] = ()
 ) -> bytes:
     """A response: ``Response`` first, ``ActionID`` second (only when the action had one)."""
     headers: Headers = [("Response", status)]
@@ -129,11 +129,11 @@ def response(
 
 def list_item(
     name: str,
-    action_id: Optional[str],
-    body: Sequence[Tuple[str, str]],
+    action_id: str | None,
+    body: Sequence[tuple[str, str]],
     *,
     id_last: bool = False,
-    privilege: Optional[str] = None,
+    privilege: str | None = None,
 ) -> bytes:
     """A list event answering an action.
 
@@ -153,7 +153,7 @@ def list_item(
 
 
 def list_complete(
-    name: str, action_id: Optional[str], items: int, extra: Sequence[Tuple[str, str]] = ()
+    name: str, action_id: str | None, items: int, extra: Sequence[tuple[str, str]] = ()
 ) -> bytes:
     """The closing ``<Name>Complete`` event of a list action."""
     headers: Headers = [("Event", name)]

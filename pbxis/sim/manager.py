@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from collections.abc import Mapping
+from typing import Callable
 
 from ..protocol import Message
 from . import queries
@@ -25,7 +26,7 @@ from .telephony import OriginateResult
 __all__ = ["ManagerSession", "ACTIONS"]
 
 #: Action (lower case) -> write classes of which the user needs one ("" = none).
-ACTIONS: Dict[str, str] = {
+ACTIONS: dict[str, str] = {
     "login": "", "challenge": "", "logoff": "", "ping": "", "events": "",
     "listcommands": "", "filter": "system", "originate": "originate", "redirect": "call",
     "hangup": "system,call", "park": "call", "getvar": "call,reporting", "setvar": "call",
@@ -53,10 +54,10 @@ class ManagerSession:
         write: Callable[[bytes], None],
         close: Callable[[], None],
         session_id: int = 1,
-        local: Tuple[str, int] = ("127.0.0.1", 5038),
-        remote: Tuple[str, int] = ("127.0.0.1", 0),
-        on_shutdown: Optional[ShutdownHook] = None,
-        rng: Optional[random.Random] = None,
+        local: tuple[str, int] = ("127.0.0.1", 5038),
+        remote: tuple[str, int] = ("127.0.0.1", 0),
+        on_shutdown: ShutdownHook | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.pbx = pbx
         self.users = users
@@ -66,19 +67,19 @@ class ManagerSession:
         self.local, self.remote = local, remote
         self.on_shutdown = on_shutdown
         self.rng = rng or random.Random()
-        self.username: Optional[str] = None
-        self.user: Optional[SimUser] = None
+        self.username: str | None = None
+        self.user: SimUser | None = None
         self.authenticated = False
-        self.read: Set[str] = set()
-        self.write_perm: Set[str] = set()
-        self.send_events: Set[str] = set()
-        self.filters: List[EventFilter] = []
-        self.challenge: Optional[str] = None
+        self.read: set[str] = set()
+        self.write_perm: set[str] = set()
+        self.send_events: set[str] = set()
+        self.filters: list[EventFilter] = []
+        self.challenge: str | None = None
         self.closed = False
         self.started = time.time()
         self._blocked = False
-        self._held: List[bytes] = []
-        self._queued: List[Message] = []
+        self._held: list[bytes] = []
+        self._queued: list[Message] = []
 
     # ------------------------------------------------------------ plumbing
     def _send(self, data: bytes) -> None:
@@ -113,7 +114,7 @@ class ManagerSession:
     def session_hex(self) -> str:
         return f"0x7f{0x14001a70 + self.session_id * 0x1000:010x}"
 
-    def _tv(self, epoch: Optional[float] = None) -> str:
+    def _tv(self, epoch: float | None = None) -> str:
         value = self.pbx.wall() if epoch is None else epoch
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(value)) + \
             f".{int(value * 1000) % 1000:03d}+0000"
@@ -122,7 +123,7 @@ class ManagerSession:
         return [("EventTV", self._tv()), ("Severity", severity), ("Service", "AMI"),
                 ("EventVersion", "1")]
 
-    def _addr(self, which: Tuple[str, int]) -> str:
+    def _addr(self, which: tuple[str, int]) -> str:
         return f"IPV4/TCP/{which[0]}/{which[1]}"
 
     # ------------------------------------------------------------ dispatch
@@ -160,7 +161,7 @@ class ManagerSession:
             handler(msg, aid)
 
     # ------------------------------------------------------------ session actions
-    def _a_login(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_login(self, msg: Message, aid: str | None) -> None:
         if self.authenticated:
             self._reply(response("Success", aid, [("Message", "Already authenticated")]))
             return
@@ -194,7 +195,7 @@ class ManagerSession:
             ("LocalAddress", self._addr(self.local)), ("RemoteAddress", self._addr(self.remote)),
             ("UsingPassword", "0"), ("SessionTV", self._tv())])
 
-    def _a_challenge(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_challenge(self, msg: Message, aid: str | None) -> None:
         if (msg.get("AuthType") or "").lower() != "md5":
             self._reply(response("Error", aid, [("Message", "Must specify AuthType")]))
             return
@@ -202,20 +203,20 @@ class ManagerSession:
             self.challenge = str(self.rng.randrange(10 ** 8, 10 ** 9))
         self._reply(response("Success", aid, [("Challenge", self.challenge)]))
 
-    def _a_logoff(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_logoff(self, msg: Message, aid: str | None) -> None:
         self._reply(response("Goodbye", aid, [("Message", "Thanks for all the fish.")]))
         self._end()
 
-    def _a_ping(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_ping(self, msg: Message, aid: str | None) -> None:
         self._reply(response("Success", aid, [("Ping", "Pong"),
                                               ("Timestamp", f"{self.pbx.wall():.6f}")]))
 
-    def _a_events(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_events(self, msg: Message, aid: str | None) -> None:
         self.send_events = set(parse_classes(msg.get("EventMask") or "off"))
         self._reply(response("Success", aid,
                              [("Events", "On" if self.send_events else "Off")]))
 
-    def _a_filter(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_filter(self, msg: Message, aid: str | None) -> None:
         if (msg.get("Operation") or "").lower() != "add":
             self._reply(response("Error", aid, [("Message", "Unknown operation")]))
             return
@@ -226,47 +227,47 @@ class ManagerSession:
             return
         self._reply(response("Success", aid, [("Message", "Success")]))
 
-    def _a_listcommands(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_listcommands(self, msg: Message, aid: str | None) -> None:
         body = [(name, f"{name}. (Priv: {perm or '<none>'})") for name, perm in (
             (k.capitalize(), v) for k, v in sorted(ACTIONS.items()))]
         self._reply(response("Success", aid, body))
 
     # ------------------------------------------------------------ queries
-    def _many(self, chunks: Optional[List[bytes]]) -> None:
+    def _many(self, chunks: list[bytes] | None) -> None:
         for chunk in chunks or []:
             self._reply(chunk)
 
-    def _a_queuestatus(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_queuestatus(self, msg: Message, aid: str | None) -> None:
         self._many(queries.queue_status(self.pbx, aid, msg.get("Queue") or "",
                                         msg.get("Member") or ""))
 
-    def _a_queuesummary(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_queuesummary(self, msg: Message, aid: str | None) -> None:
         self._many(queries.queue_summary(self.pbx, aid, msg.get("Queue") or ""))
 
-    def _a_devicestatelist(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_devicestatelist(self, msg: Message, aid: str | None) -> None:
         self._many(queries.device_state_list(self.pbx, aid))
 
-    def _a_extensionstatelist(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_extensionstatelist(self, msg: Message, aid: str | None) -> None:
         self._many(queries.extension_state_list(self.pbx, aid))
 
-    def _a_extensionstate(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_extensionstate(self, msg: Message, aid: str | None) -> None:
         self._reply(queries.extension_state(self.pbx, aid, msg.get("Exten") or "",
                                             msg.get("Context") or "default"))
 
-    def _a_coreshowchannels(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_coreshowchannels(self, msg: Message, aid: str | None) -> None:
         self._many(queries.core_show_channels(self.pbx, aid))
 
-    def _a_status(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_status(self, msg: Message, aid: str | None) -> None:
         chunks = queries.channel_status(self.pbx, aid, msg.get("Channel") or "")
         if chunks is None:
             self._reply(response("Error", aid, [("Message", "No such channel")]))
         else:
             self._many(chunks)
 
-    def _a_bridgelist(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_bridgelist(self, msg: Message, aid: str | None) -> None:
         self._many(queries.bridge_list(self.pbx, aid))
 
-    def _a_bridgeinfo(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_bridgeinfo(self, msg: Message, aid: str | None) -> None:
         bridge = msg.get("BridgeUniqueid") or ""
         if not bridge:
             self._reply(response("Error", aid, [("Message", "BridgeUniqueid must be provided")]))
@@ -277,13 +278,13 @@ class ManagerSession:
         else:
             self._many(chunks)
 
-    def _a_coresettings(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_coresettings(self, msg: Message, aid: str | None) -> None:
         self._reply(queries.core_settings(aid))
 
-    def _a_corestatus(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_corestatus(self, msg: Message, aid: str | None) -> None:
         self._reply(queries.core_status(self.pbx, aid))
 
-    def _a_getvar(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_getvar(self, msg: Message, aid: str | None) -> None:
         variable = msg.get("Variable") or ""
         ok, value = queries.getvar(self.pbx, msg.get("Channel") or "", variable)
         if not ok:
@@ -291,7 +292,7 @@ class ManagerSession:
         else:
             self._reply(response("Success", aid, [("Variable", variable), ("Value", value)]))
 
-    def _a_setvar(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_setvar(self, msg: Message, aid: str | None) -> None:
         variable = msg.get("Variable") or ""
         if not variable:
             self._reply(response("Error", aid, [("Message", "No variable specified")]))
@@ -305,7 +306,7 @@ class ManagerSession:
         if ch is not None:
             self.pbx._var(ch, variable, msg.get("Value") or "")
 
-    def _a_command(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_command(self, msg: Message, aid: str | None) -> None:
         command = (msg.get("Command") or "").strip()
         words = command.lower().split()
         if words[:2] in (["core", "restart"], ["core", "stop"]) and len(words) >= 3:
@@ -319,7 +320,7 @@ class ManagerSession:
                              [("Output", line) for line in lines]))
 
     # ------------------------------------------------------------ queue members
-    def _a_queueadd(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_queueadd(self, msg: Message, aid: str | None) -> None:
         queue, iface = msg.get("Queue") or "", msg.get("Interface") or ""
         if not queue or not iface:
             self._reply(response("Error", aid,
@@ -336,7 +337,7 @@ class ManagerSession:
                 paused=ast_true(msg.get("Paused")), reason=msg.get("Reason") or "")
             self._reply(response("Success" if ok else "Error", aid, [("Message", text)]))
 
-    def _a_queueremove(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_queueremove(self, msg: Message, aid: str | None) -> None:
         queue, iface = msg.get("Queue") or "", msg.get("Interface") or ""
         if not queue or not iface:
             self._reply(response("Error", aid,
@@ -345,7 +346,7 @@ class ManagerSession:
         ok, text = self.pbx.queue_remove(queue, iface)
         self._reply(response("Success" if ok else "Error", aid, [("Message", text)]))
 
-    def _a_queuepause(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_queuepause(self, msg: Message, aid: str | None) -> None:
         iface, paused = msg.get("Interface") or "", msg.get("Paused")
         if not iface or paused is None or not paused.strip():
             self._reply(response("Error", aid,
@@ -355,7 +356,7 @@ class ManagerSession:
                                         msg.get("Reason") or "")
         self._reply(response("Success" if ok else "Error", aid, [("Message", text)]))
 
-    def _a_queuepenalty(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_queuepenalty(self, msg: Message, aid: str | None) -> None:
         iface, penalty = msg.get("Interface") or "", msg.get("Penalty") or ""
         if not iface or not penalty:
             self._reply(response("Error", aid,
@@ -369,12 +370,12 @@ class ManagerSession:
         ok, text = self.pbx.queue_penalty(iface, value, msg.get("Queue") or None)
         self._reply(response("Success" if ok else "Error", aid, [("Message", text)]))
 
-    def _a_queuereset(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_queuereset(self, msg: Message, aid: str | None) -> None:
         ok, text = self.pbx.queue_reset(msg.get("Queue") or None)
         self._reply(response("Success" if ok else "Error", aid, [("Message", text)]))
 
     # ------------------------------------------------------------ calls
-    def _a_hangup(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_hangup(self, msg: Message, aid: str | None) -> None:
         name = msg.get("Channel") or ""
         if not name:
             self._reply(response("Error", aid, [("Message", "No channel specified")]))
@@ -389,7 +390,7 @@ class ManagerSession:
         self._reply(response("Success", aid, [("Message", "Channel Hungup")]))
         self.pbx.hangup(name, cause)
 
-    def _a_redirect(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_redirect(self, msg: Message, aid: str | None) -> None:
         name, context = msg.get("Channel") or "", msg.get("Context") or ""
         exten, priority = msg.get("Exten") or "", msg.get("Priority") or ""
         for value, text in ((name, "Channel not specified"), (context, "Context not specified"),
@@ -405,7 +406,7 @@ class ManagerSession:
         self._reply(response("Success", aid, [("Message", "Redirect successful")]))
         self.pbx.redirect(name, context, exten)
 
-    def _a_park(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_park(self, msg: Message, aid: str | None) -> None:
         name = msg.get("Channel") or ""
         if not name:
             self._reply(response("Error", aid, [("Message", "Channel not specified")]))
@@ -423,7 +424,7 @@ class ManagerSession:
             ok, text = self.pbx.park(name, msg.get("TimeoutChannel") or "", timeout_ms)
             self._reply(response("Success" if ok else "Error", aid, [("Message", text)]))
 
-    def _a_originate(self, msg: Message, aid: Optional[str]) -> None:
+    def _a_originate(self, msg: Message, aid: str | None) -> None:
         channel = msg.get("Channel") or ""
         if not channel:
             self._reply(response("Error", aid, [("Message", "Channel not specified")]))
@@ -436,7 +437,7 @@ class ManagerSession:
         except ValueError:
             self._reply(response("Error", aid, [("Message", "Invalid timeout")]))
             return
-        variables: Dict[str, str] = {}
+        variables: dict[str, str] = {}
         for item in msg.getall("Variable"):
             for pair in item.split(","):
                 key, _, value = pair.partition("=")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable
 
 from .config import AgentSpec
 from .frames import CHANNEL_STATE_DESC, Headers
@@ -34,15 +34,15 @@ class Phone:
     ext: str
     name: str
     interface: str
-    answer_after: Optional[float]
+    answer_after: float | None
     busy: bool
     reachable: bool
-    hangup_after: Optional[float]
-    channels: List["Channel"] = field(default_factory=list)
-    ext_status: Optional[int] = None  # last ExtensionStatus sent
+    hangup_after: float | None
+    channels: list[Channel] = field(default_factory=list)
+    ext_status: int | None = None  # last ExtensionStatus sent
 
     @classmethod
-    def from_spec(cls, spec: AgentSpec) -> "Phone":
+    def from_spec(cls, spec: AgentSpec) -> Phone:
         return cls(spec.ext, spec.name, spec.interface, spec.answer_after, spec.busy,
                    spec.reachable, spec.hangup_after)
 
@@ -83,16 +83,16 @@ class Channel:
     application: str = ""
     app_data: str = ""
     dnid: str = ""
-    phone: Optional[Phone] = None
-    bridge: Optional["Bridge"] = None
+    phone: Phone | None = None
+    bridge: Bridge | None = None
     ringing: bool = False  # an outgoing leg that is alerting
-    variables: Dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
     alive: bool = True
     #: What owns the channel: a queue call, an originate, a direct dial...
-    owner: Optional[object] = None
-    hangup_timer: Optional["Timer"] = None
+    owner: object | None = None
+    hangup_timer: Timer | None = None
     #: Queue calls whose AgentComplete waits for this (transferred) caller's hangup.
-    pending: List["QueueCall"] = field(default_factory=list)
+    pending: list[QueueCall] = field(default_factory=list)
 
     def block(self, prefix: str = "", **override: str) -> Headers:
         """The standard channel snapshot headers, optionally prefixed (``Dest``)."""
@@ -130,10 +130,10 @@ class Bridge:
     technology: str = "simple_bridge"
     creator: str = "<unknown>"
     name: str = "<unknown>"
-    channels: List[Channel] = field(default_factory=list)
+    channels: list[Channel] = field(default_factory=list)
     created: float = 0.0
 
-    def block(self, technology: Optional[str] = None) -> Headers:
+    def block(self, technology: str | None = None) -> Headers:
         return [
             ("BridgeUniqueid", self.uniqueid),
             ("BridgeType", self.type),
@@ -149,7 +149,7 @@ class Bridge:
 class Member:
     """A queue member (static from config, or dynamic from QueueAdd)."""
 
-    queue: "Queue"
+    queue: Queue
     interface: str
     name: str
     state_interface: str
@@ -163,7 +163,7 @@ class Member:
     login_time: int = 0
     in_call: bool = False
     wrapuptime: int = 0
-    last_sent: Optional[Tuple[int, bool, int, bool]] = None  # dedup of QueueMemberStatus
+    last_sent: tuple[int, bool, int, bool] | None = None  # dedup of QueueMemberStatus
     reserved: bool = False  # being rung for a caller of this queue
 
 
@@ -178,8 +178,8 @@ class Queue:
     weight: int
     servicelevel: int
     maxlen: int
-    members: Dict[str, Member] = field(default_factory=dict)
-    entries: List["QueueCall"] = field(default_factory=list)
+    members: dict[str, Member] = field(default_factory=dict)
+    entries: list[QueueCall] = field(default_factory=list)
     completed: int = 0
     abandoned: int = 0
     completed_in_sl: int = 0
@@ -196,17 +196,17 @@ class QueueCall:
     queue: Queue
     joined: float
     original_position: int
-    patience: Optional[float]
-    talk: Optional[float]
-    legs: Dict[str, Channel] = field(default_factory=dict)  # interface -> ringing leg
+    patience: float | None
+    talk: float | None
+    legs: dict[str, Channel] = field(default_factory=dict)  # interface -> ringing leg
     ring_started: float = 0.0
     state: str = "waiting"  # waiting | connected | done
-    member: Optional[Member] = None
-    agent_leg: Optional[Channel] = None
+    member: Member | None = None
+    agent_leg: Channel | None = None
     connected_at: float = 0.0
     hold_time: int = 0
     retry_until: float = 0.0
-    timers: List["Timer"] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -218,7 +218,7 @@ class Parked:
     parker_dial: str
     timeout: int
     parked_at: float
-    timer: Optional["Timer"] = None
+    timer: Timer | None = None
 
 
 class Timer:
@@ -240,7 +240,7 @@ class Scheduler:
 
     def __init__(self) -> None:
         self.now = 0.0
-        self._heap: List[Tuple[float, int, Timer]] = []
+        self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
 
     def at(self, due: float, fn: Callable[[], None]) -> Timer:
@@ -251,12 +251,12 @@ class Scheduler:
     def after(self, delay: float, fn: Callable[[], None]) -> Timer:
         return self.at(self.now + max(0.0, delay), fn)
 
-    def next_due(self) -> Optional[float]:
+    def next_due(self) -> float | None:
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
         return self._heap[0][0] if self._heap else None
 
-    def pop_due(self, until: float) -> Optional[Timer]:
+    def pop_due(self, until: float) -> Timer | None:
         """The next live timer due at or before ``until`` (clock moved to it)."""
         while self._heap:
             due, _, timer = self._heap[0]

@@ -10,8 +10,9 @@ at ``speed`` x real time). Every change is reported to listeners as a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable
 
 from .agents import Agents
 from .config import AgentSpec, QueueSpec, default_agents, default_queues, scaled
@@ -36,14 +37,14 @@ class BusyProfile:
     """
 
     calls_per_minute: float = 6.0
-    talk: Tuple[float, float] = (6.0, 30.0)
-    patience: Tuple[float, float] = (15.0, 60.0)
-    ring: Tuple[float, float] = (1.0, 4.0)
+    talk: tuple[float, float] = (6.0, 30.0)
+    patience: tuple[float, float] = (15.0, 60.0)
+    ring: tuple[float, float] = (1.0, 4.0)
     noanswer: float = 0.05
     agent_hangup: float = 0.3
-    pause_every: Optional[float] = 75.0
-    pause_for: Tuple[float, float] = (8.0, 25.0)
-    reasons: Tuple[str, ...] = ("break", "lunch", "training", "meeting")
+    pause_every: float | None = 75.0
+    pause_for: tuple[float, float] = (8.0, 25.0)
+    reasons: tuple[str, ...] = ("break", "lunch", "training", "meeting")
 
 
 class SimulatedPbx(Agents):
@@ -63,11 +64,11 @@ class SimulatedPbx(Agents):
 
     def __init__(
         self,
-        agents: Union[None, int, Sequence[AgentSpec]] = None,
-        queues: Union[None, int, Sequence[QueueSpec]] = None,
+        agents: None | int | Sequence[AgentSpec] = None,
+        queues: None | int | Sequence[QueueSpec] = None,
         *,
-        seed: Optional[int] = 0,
-        start_time: Optional[float] = None,
+        seed: int | None = 0,
+        start_time: float | None = None,
         noise: bool = True,
     ) -> None:
         if isinstance(agents, int) or isinstance(queues, int):
@@ -81,9 +82,9 @@ class SimulatedPbx(Agents):
         else:
             agent_specs = list(agents) if agents is not None else default_agents()
             queue_specs = list(queues) if queues is not None else default_queues()
-        self._busy: Optional[BusyProfile] = None
+        self._busy: BusyProfile | None = None
         self._busy_gen = 0
-        self._caller_counts: Dict[str, int] = {}
+        self._caller_counts: dict[str, int] = {}
         super().__init__(agent_specs, queue_specs, seed=seed, start_time=start_time, noise=noise)
 
     # ------------------------------------------------------------ clock
@@ -108,7 +109,7 @@ class SimulatedPbx(Agents):
             self.sched.now = target
             return self.events_emitted - before
 
-    def next_due(self) -> Optional[float]:
+    def next_due(self) -> float | None:
         """Virtual time of the next scheduled happening (None: nothing planned)."""
         with self.lock:
             return self.sched.next_due()
@@ -124,11 +125,11 @@ class SimulatedPbx(Agents):
         queue: str,
         *,
         delay: float = 0.0,
-        caller_num: Optional[str] = None,
-        caller_name: Optional[str] = None,
-        patience: Optional[float] = None,
-        talk: Optional[float] = None,
-        agent_talk: Optional[float] = None,
+        caller_num: str | None = None,
+        caller_name: str | None = None,
+        patience: float | None = None,
+        talk: float | None = None,
+        agent_talk: float | None = None,
     ) -> None:
         """A caller dials ``queue`` after ``delay`` seconds.
 
@@ -162,8 +163,8 @@ class SimulatedPbx(Agents):
         self._caller_counts[queue] = count
         return f"555{index:02d}{count}"
 
-    def set_phone(self, ext: str, *, answer_after: Union[None, float, str] = "keep",
-                  busy: Optional[bool] = None, hangup_after: Union[None, float, str] = "keep",
+    def set_phone(self, ext: str, *, answer_after: None | float | str = "keep",
+                  busy: bool | None = None, hangup_after: None | float | str = "keep",
                   ) -> None:
         """Change how an agent's phone behaves (``"keep"`` leaves a field alone)."""
         with self.lock:
@@ -175,16 +176,16 @@ class SimulatedPbx(Agents):
             if hangup_after != "keep":
                 phone.hangup_after = None if hangup_after is None else float(hangup_after)
 
-    def pause(self, ext: str, queue: Optional[str] = None, reason: str = "") -> None:
+    def pause(self, ext: str, queue: str | None = None, reason: str = "") -> None:
         """Pause an agent (all queues when ``queue`` is None)."""
         with self.lock:
             self.queue_pause(self.phones[ext].interface, True, queue, reason)
 
-    def unpause(self, ext: str, queue: Optional[str] = None) -> None:
+    def unpause(self, ext: str, queue: str | None = None) -> None:
         with self.lock:
             self.queue_pause(self.phones[ext].interface, False, queue)
 
-    def phone_channels(self, ext: str) -> List[Channel]:
+    def phone_channels(self, ext: str) -> list[Channel]:
         """The live channels of an agent's phone."""
         with self.lock:
             return list(self.phones[ext].channels)
@@ -209,7 +210,7 @@ class SimulatedPbx(Agents):
             return bool(found)
 
     # ------------------------------------------------------------ random traffic
-    def start_busy(self, profile: Optional[BusyProfile] = None) -> None:
+    def start_busy(self, profile: BusyProfile | None = None) -> None:
         """Start random traffic (Poisson arrivals, random rings, talks, breaks)."""
         with self.lock:
             self._busy = profile or BusyProfile()
@@ -222,7 +223,7 @@ class SimulatedPbx(Agents):
             self._busy_gen += 1
 
     @property
-    def busy(self) -> Optional[BusyProfile]:
+    def busy(self) -> BusyProfile | None:
         return self._busy
 
     def _arm_busy(self) -> None:
@@ -281,7 +282,7 @@ class SimulatedPbx(Agents):
 
         self.sched.after(self.rng.expovariate(1.0 / profile.pause_every), take_break)
 
-    def _answer_delay(self, phone: Phone) -> Optional[float]:
+    def _answer_delay(self, phone: Phone) -> float | None:
         profile = self._busy
         if profile is None:
             return phone.answer_after

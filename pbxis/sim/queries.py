@@ -8,13 +8,12 @@ Pure functions of the PBX state; the caller holds ``pbx.lock``.
 from __future__ import annotations
 
 import time
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from .frames import (
     AMI_VERSION,
     ASTERISK_VERSION,
     DEVICE_TO_EXTENSION,
-    Headers,
     list_complete,
     list_item,
     response,
@@ -29,16 +28,16 @@ __all__ = [
 ]
 
 
-def _list(start_message: str, aid: Optional[str], items: List[bytes], complete: str,
-          extra: Sequence[Tuple[str, str]] = ()) -> List[bytes]:
+def _list(start_message: str, aid: str | None, items: list[bytes], complete: str,
+          extra: Sequence[tuple[str, str]] = ()) -> list[bytes]:
     head = response("Success", aid, [("EventList", "start"), ("Message", start_message)])
     return [head, *items, list_complete(complete, aid, len(items), extra)]
 
 
-def queue_status(pbx: SimulatedPbx, aid: Optional[str], queue: str = "",
-                 member: str = "") -> List[bytes]:
+def queue_status(pbx: SimulatedPbx, aid: str | None, queue: str = "",
+                 member: str = "") -> list[bytes]:
     """QueueStatus: QueueParams, QueueMember (filtered by ``member``), QueueEntry."""
-    items: List[bytes] = []
+    items: list[bytes] = []
     now = pbx.sched.now
     for q in pbx.queues.values():
         if queue and q.name.lower() != queue.lower():
@@ -70,9 +69,9 @@ def queue_status(pbx: SimulatedPbx, aid: Optional[str], queue: str = "",
     return _list("Queue status will follow", aid, items, "QueueStatusComplete")
 
 
-def queue_summary(pbx: SimulatedPbx, aid: Optional[str], queue: str = "") -> List[bytes]:
+def queue_summary(pbx: SimulatedPbx, aid: str | None, queue: str = "") -> list[bytes]:
     """QueueSummary: LoggedIn, Available, Callers, HoldTime, TalkTime, LongestHoldTime."""
-    items: List[bytes] = []
+    items: list[bytes] = []
     for q in pbx.queues.values():
         if queue and q.name.lower() != queue.lower():
             continue
@@ -91,13 +90,13 @@ def queue_summary(pbx: SimulatedPbx, aid: Optional[str], queue: str = "") -> Lis
     return _list("Queue summary will follow", aid, items, "QueueSummaryComplete")
 
 
-def device_state_list(pbx: SimulatedPbx, aid: Optional[str]) -> List[bytes]:
+def device_state_list(pbx: SimulatedPbx, aid: str | None) -> list[bytes]:
     items = [list_item("DeviceStateChange", aid, [("Device", dev), ("State", state)])
              for dev, state in pbx.devices.items()]
     return _list("Device State Changes will follow", aid, items, "DeviceStateListComplete")
 
 
-def _ext_status(pbx: SimulatedPbx, exten: str) -> Tuple[str, int, str]:
+def _ext_status(pbx: SimulatedPbx, exten: str) -> tuple[str, int, str]:
     phone = pbx.phones.get(exten)
     if phone is None:
         return "", -1, "Unknown"
@@ -105,7 +104,7 @@ def _ext_status(pbx: SimulatedPbx, exten: str) -> Tuple[str, int, str]:
     return phone.interface, code, text
 
 
-def extension_state_list(pbx: SimulatedPbx, aid: Optional[str]) -> List[bytes]:
+def extension_state_list(pbx: SimulatedPbx, aid: str | None) -> list[bytes]:
     items = []
     for ext in pbx.phones:
         hint, code, text = _ext_status(pbx, ext)
@@ -115,7 +114,7 @@ def extension_state_list(pbx: SimulatedPbx, aid: Optional[str]) -> List[bytes]:
     return _list("Extension Statuses will follow", aid, items, "ExtensionStateListComplete")
 
 
-def extension_state(pbx: SimulatedPbx, aid: Optional[str], exten: str,
+def extension_state(pbx: SimulatedPbx, aid: str | None, exten: str,
                     context: str) -> bytes:
     hint, code, text = _ext_status(pbx, exten)
     return response("Success", aid, [
@@ -128,11 +127,11 @@ def _hms(seconds: float) -> str:
     return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
-def _channels(pbx: SimulatedPbx) -> List[Channel]:
+def _channels(pbx: SimulatedPbx) -> list[Channel]:
     return list(reversed(list(pbx.channels.values())))
 
 
-def core_show_channels(pbx: SimulatedPbx, aid: Optional[str]) -> List[bytes]:
+def core_show_channels(pbx: SimulatedPbx, aid: str | None) -> list[bytes]:
     items = [list_item("CoreShowChannel", aid, ch.block() + [
         ("Application", ch.application), ("ApplicationData", ch.app_data),
         ("Duration", _hms(pbx.sched.now - ch.created)),
@@ -140,8 +139,8 @@ def core_show_channels(pbx: SimulatedPbx, aid: Optional[str]) -> List[bytes]:
     return _list("Channels will follow", aid, items, "CoreShowChannelsComplete")
 
 
-def channel_status(pbx: SimulatedPbx, aid: Optional[str],
-                   channel: str = "") -> Optional[List[bytes]]:
+def channel_status(pbx: SimulatedPbx, aid: str | None,
+                   channel: str = "") -> list[bytes] | None:
     """Status (all channels, or one; None when that channel does not exist)."""
     chans = _channels(pbx)
     if channel:
@@ -164,13 +163,13 @@ def channel_status(pbx: SimulatedPbx, aid: Optional[str],
                  [("Items", str(len(items)))])
 
 
-def bridge_list(pbx: SimulatedPbx, aid: Optional[str]) -> List[bytes]:
+def bridge_list(pbx: SimulatedPbx, aid: str | None) -> list[bytes]:
     items = [list_item("BridgeListItem", aid, br.block()) for br in pbx.bridges.values()
              if br.channels]
     return _list("Bridge listing will follow", aid, items, "BridgeListComplete")
 
 
-def bridge_info(pbx: SimulatedPbx, aid: Optional[str], bridge_id: str) -> Optional[List[bytes]]:
+def bridge_info(pbx: SimulatedPbx, aid: str | None, bridge_id: str) -> list[bytes] | None:
     bridge = pbx.bridges.get(bridge_id)
     if bridge is None:
         return None
@@ -179,7 +178,7 @@ def bridge_info(pbx: SimulatedPbx, aid: Optional[str], bridge_id: str) -> Option
                  bridge.block())
 
 
-def core_settings(aid: Optional[str]) -> bytes:
+def core_settings(aid: str | None) -> bytes:
     return response("Success", aid, [
         ("AMIversion", AMI_VERSION), ("AsteriskVersion", ASTERISK_VERSION),
         ("SystemName", ""), ("CoreMaxCalls", "0"), ("CoreMaxLoadAvg", "0.000000"),
@@ -188,7 +187,7 @@ def core_settings(aid: Optional[str]) -> bytes:
         ("SoundsSearchCustomDir", "No")])
 
 
-def core_status(pbx: SimulatedPbx, aid: Optional[str]) -> bytes:
+def core_status(pbx: SimulatedPbx, aid: str | None) -> bytes:
     boot = time.gmtime(pbx.start_time + pbx.booted_at)
     return response("Success", aid, [
         ("CoreStartupDate", time.strftime("%Y-%m-%d", boot)),
@@ -199,7 +198,7 @@ def core_status(pbx: SimulatedPbx, aid: Optional[str]) -> bytes:
         ("CoreProcessedCalls", str(pbx.calls_processed))])
 
 
-def getvar(pbx: SimulatedPbx, channel: str, variable: str) -> Tuple[bool, str]:
+def getvar(pbx: SimulatedPbx, channel: str, variable: str) -> tuple[bool, str]:
     """Getvar: dialplan functions DEVICE_STATE, EXTENSION_STATE, QUEUE_* and channel vars."""
     if not variable:
         return False, "No variable specified"
@@ -235,7 +234,7 @@ def getvar(pbx: SimulatedPbx, channel: str, variable: str) -> Tuple[bool, str]:
     return True, ""
 
 
-def cli(pbx: SimulatedPbx, command: str) -> Tuple[bool, List[str]]:
+def cli(pbx: SimulatedPbx, command: str) -> tuple[bool, list[str]]:
     """A few CLI commands for ``Action: Command``; ``(known, output lines)``."""
     words = command.split()
     text = " ".join(words).lower()

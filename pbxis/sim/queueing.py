@@ -7,7 +7,7 @@ Pure (virtual clock only). Imports core, frames and model.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Callable
 
 from .core import PbxCore
 from .frames import Headers
@@ -39,7 +39,7 @@ class QueueFlows(PbxCore):
     """Callers in queues and the agents that answer them."""
 
     # ------------------------------------------------------------ hooks
-    def _answer_delay(self, phone: Phone) -> Optional[float]:
+    def _answer_delay(self, phone: Phone) -> float | None:
         """Seconds until ``phone`` answers a ringing call (None: never)."""
         return phone.answer_after
 
@@ -64,8 +64,8 @@ class QueueFlows(PbxCore):
                 self._kick(queue)
 
     # ------------------------------------------------------------ arrival
-    def _caller_arrives(self, queue: Queue, num: str, name: str, patience: Optional[float],
-                        talk: Optional[float], agent_talk: Optional[float]) -> Channel:
+    def _caller_arrives(self, queue: Queue, num: str, name: str, patience: float | None,
+                        talk: float | None, agent_talk: float | None) -> Channel:
         ch = self._new_channel("PJSIP/caller", state=4, num=num, name=name,
                                context="from-callers", exten=queue.name)
         ch.dnid = queue.name
@@ -80,7 +80,7 @@ class QueueFlows(PbxCore):
         self._enter_queue(ch, queue, patience)
         return ch
 
-    def _enter_queue(self, ch: Channel, queue: Queue, patience: Optional[float]) -> QueueCall:
+    def _enter_queue(self, ch: Channel, queue: Queue, patience: float | None) -> QueueCall:
         self._newexten(ch, "Queue", f"{queue.name},,,,300", priority=2)
         for var in ("ANSWEREDTIME", "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS",
                     "QUEUEWAIT", "QUEUEWAIT_MS"):
@@ -100,7 +100,7 @@ class QueueFlows(PbxCore):
         return qc
 
     # ------------------------------------------------------------ ringing
-    def _pick(self, queue: Queue, qc: QueueCall) -> List[Member]:
+    def _pick(self, queue: Queue, qc: QueueCall) -> list[Member]:
         members = list(queue.members.values())
         avail = [m for m in members if self.member_available(m)]
         if not avail:
@@ -348,7 +348,7 @@ class QueueFlows(PbxCore):
         tech = "native_rtp" if bridge.type == "basic" else None
         self.emit("BridgeLeave", "call", bridge.block(tech) + ch.block())
 
-    def _bridge_destroy(self, bridge_ch: Optional[Channel], bridge_id: Optional[str]) -> None:
+    def _bridge_destroy(self, bridge_id: str | None) -> None:
         bridge = self.bridges.pop(bridge_id, None) if bridge_id else None
         if bridge is not None:
             tech = "native_rtp" if bridge.type == "basic" else None
@@ -412,7 +412,7 @@ class QueueFlows(PbxCore):
                 self._queue_vars(caller, qc.queue, len(qc.queue.entries))
             self._bridge_leave(leg)
             self._chan_event("SoftHangupRequest", caller, [("Cause", "16")])
-            self._bridge_destroy(None, bridge_id)
+            self._bridge_destroy(bridge_id)
             if self.noise:
                 for name, value in _RTP_QOS:
                     self._var(leg, name, value)
@@ -432,7 +432,7 @@ class QueueFlows(PbxCore):
             self._complete(qc, "agent")
             self._bridge_leave(leg)
             self._bridge_leave(caller)
-            self._bridge_destroy(None, bridge_id)
+            self._bridge_destroy(bridge_id)
             self._chan_event("SoftHangupRequest", caller, [("Cause", "16")])
             self._member_done(qc)
             self._detach(leg)
@@ -451,7 +451,7 @@ class QueueFlows(PbxCore):
         if ch.phone is not None and ch in ch.phone.channels:
             ch.phone.channels.remove(ch)
 
-    def _abandon(self, qc: QueueCall, cause: int = 127, tech: Optional[int] = 487) -> None:
+    def _abandon(self, qc: QueueCall, cause: int = 127, tech: int | None = 487) -> None:
         """The waiting caller hangs up (transcripts e and f1)."""
         if qc.state != "waiting":
             return
@@ -485,7 +485,7 @@ class QueueFlows(PbxCore):
         if tech is not None:
             soft.append(("TechCause", str(tech)))
         self._chan_event("SoftHangupRequest", caller, soft)
-        phones: List[Phone] = []
+        phones: list[Phone] = []
         for leg in legs:
             self._detach(leg)
             self._hangup_event(leg, 0)

@@ -7,8 +7,9 @@ traffic. Pure; imports config and pbx.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable
 
 from .config import AgentSpec, QueueSpec, default_agents, scaled
 from .pbx import BusyProfile, SimulatedPbx
@@ -27,18 +28,18 @@ class Scenario:
 
     name: str
     description: str
-    build: Callable[[Optional[int], Optional[float], bool], SimulatedPbx]
+    build: Callable[[int | None, float | None, bool], SimulatedPbx]
     #: Virtual seconds after which the scripted part is over (0: open-ended).
     duration: float = 0.0
 
 
-def _lab_queues(paused_1002: bool = True) -> List[QueueSpec]:
+def _lab_queues(paused_1002: bool = True) -> list[QueueSpec]:
     paused = {"1002": "not-in-this-test"} if paused_1002 else {}
     return [QueueSpec("sales", "ringall", ("1001", "1002"), paused=paused),
             QueueSpec("support", "rrmemory", ("1002", "1003"))]
 
 
-def _agents(changes: Optional[Mapping[str, Mapping[str, Any]]] = None) -> List[AgentSpec]:
+def _agents(changes: Mapping[str, Mapping[str, Any]] | None = None) -> list[AgentSpec]:
     out = []
     for spec in default_agents():
         fields = dict((changes or {}).get(spec.ext, {}))
@@ -46,19 +47,19 @@ def _agents(changes: Optional[Mapping[str, Mapping[str, Any]]] = None) -> List[A
     return out
 
 
-def _call_answered(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _call_answered(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     pbx = SimulatedPbx(_agents(), _lab_queues(), seed=seed, start_time=start, noise=noise)
     pbx.place_call("sales", delay=1.0, caller_num="555011", talk=5.0)
     return pbx
 
 
-def _agent_hangup(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _agent_hangup(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     pbx = SimulatedPbx(_agents(), _lab_queues(), seed=seed, start_time=start, noise=noise)
     pbx.place_call("sales", delay=1.0, caller_num="555011", talk=60.0, agent_talk=5.0)
     return pbx
 
 
-def _abandon(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _abandon(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     agents = _agents({"1001": {"answer_after": 6.0}})
     pbx = SimulatedPbx(agents, _lab_queues(), seed=seed, start_time=start, noise=noise)
     pbx.place_call("sales", delay=1.0, caller_num="555011", talk=3.0)
@@ -66,7 +67,7 @@ def _abandon(seed: Optional[int], start: Optional[float], noise: bool) -> Simula
     return pbx
 
 
-def _pause(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _pause(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     agents = _agents({"1001": {"answer_after": 1.0}})
     pbx = SimulatedPbx(agents, _lab_queues(), seed=seed, start_time=start, noise=noise)
     pbx.at(0.0, lambda: pbx.pause("1001", "sales", "break"))
@@ -75,21 +76,21 @@ def _pause(seed: Optional[int], start: Optional[float], noise: bool) -> Simulate
     return pbx
 
 
-def _ring_noanswer(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _ring_noanswer(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     agents = _agents({"1001": {"answer_after": None}})
     pbx = SimulatedPbx(agents, _lab_queues(), seed=seed, start_time=start, noise=noise)
     pbx.place_call("sales", delay=1.0, caller_num="555011", patience=14.0, talk=3.0)
     return pbx
 
 
-def _agent_busy(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _agent_busy(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     agents = _agents({"1001": {"busy": True}})
     pbx = SimulatedPbx(agents, _lab_queues(), seed=seed, start_time=start, noise=noise)
     pbx.place_call("sales", delay=1.0, caller_num="555011", patience=6.0, talk=3.0)
     return pbx
 
 
-def _originate_failure(seed: Optional[int], start: Optional[float],
+def _originate_failure(seed: int | None, start: float | None,
                        noise: bool) -> SimulatedPbx:
     # g-originate: 1001 answers after 1 s, 1002 never answers, 1003 is unplugged.
     agents = _agents({"1001": {"answer_after": 1.0}, "1002": {"answer_after": None},
@@ -97,17 +98,17 @@ def _originate_failure(seed: Optional[int], start: Optional[float],
     return SimulatedPbx(agents, _lab_queues(False), seed=seed, start_time=start, noise=noise)
 
 
-def _idle(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _idle(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     return SimulatedPbx(seed=seed, start_time=start, noise=noise)
 
 
-def _busy(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _busy(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     pbx = SimulatedPbx(seed=seed, start_time=start, noise=noise)
     pbx.start_busy(DEMO_PROFILE)
     return pbx
 
 
-def _scale(seed: Optional[int], start: Optional[float], noise: bool) -> SimulatedPbx:
+def _scale(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     agents, queues = scaled(1000, 50)
     pbx = SimulatedPbx(agents, queues, seed=seed, start_time=start, noise=noise)
     pbx.start_busy(BusyProfile(calls_per_minute=600.0, talk=(20.0, 120.0),
@@ -115,7 +116,7 @@ def _scale(seed: Optional[int], start: Optional[float], noise: bool) -> Simulate
     return pbx
 
 
-SCENARIOS: Dict[str, Scenario] = {s.name: s for s in (
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("call-answered", "1 caller to sales; 1001 answers after 2 s, talks 5 s, the "
              "caller hangs up (c-call-caller-hangup)", _call_answered, 10.0),
     Scenario("agent-hangup", "like call-answered, but the agent hangs up after 5 s "
@@ -136,12 +137,12 @@ SCENARIOS: Dict[str, Scenario] = {s.name: s for s in (
 )}
 
 
-def names() -> List[str]:
+def names() -> list[str]:
     """The scenario names."""
     return list(SCENARIOS)
 
 
-def create(name: str, *, seed: Optional[int] = 0, start_time: Optional[float] = None,
+def create(name: str, *, seed: int | None = 0, start_time: float | None = None,
            noise: bool = True) -> SimulatedPbx:
     """Build the named scenario's PBX.
 

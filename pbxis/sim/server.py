@@ -19,8 +19,9 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Union
 
 from ..protocol import Message, Parser
 from .config import SimUser, make_users
@@ -54,10 +55,10 @@ class ReceivedAction:
     received_at: float
 
     @property
-    def action_id(self) -> Optional[str]:
+    def action_id(self) -> str | None:
         return self.message.get("ActionID")
 
-    def get(self, header: str, default: Optional[str] = None) -> Optional[str]:
+    def get(self, header: str, default: str | None = None) -> str | None:
         return self.message.get(header, default)
 
 
@@ -69,11 +70,11 @@ ActionHook = Callable[[ReceivedAction], Union[None, bytes, Fault]]
 class _Connection:
     """One client socket: outgoing queue, reader and writer threads."""
 
-    def __init__(self, server: "SimServer", sock: socket.socket, number: int) -> None:
+    def __init__(self, server: SimServer, sock: socket.socket, number: int) -> None:
         self.server = server
         self.sock = sock
         self.number = number
-        self._out: Deque[object] = collections.deque()
+        self._out: collections.deque[object] = collections.deque()
         self._cond = threading.Condition()
         self._pending_bytes = 0
         self.closed = False
@@ -151,7 +152,7 @@ class _Connection:
                     self._out.clear()
                     self._pending_bytes = 0
                 self.server._io_ok.wait()
-                chunk: List[bytes] = []
+                chunk: list[bytes] = []
                 for item in items:
                     if item is _CLOSE:
                         if chunk:
@@ -208,8 +209,8 @@ class SimServer:
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        users: Optional[Mapping[str, Union[str, SimUser]]] = None,
-        pbx: Optional[SimulatedPbx] = None,
+        users: Mapping[str, str | SimUser] | None = None,
+        pbx: SimulatedPbx | None = None,
         speed: float = 1.0,
         *,
         tick: float = 0.05,
@@ -217,25 +218,25 @@ class SimServer:
     ) -> None:
         self.host = host
         self._port = port
-        self.users: Dict[str, SimUser] = make_users(users)
+        self.users: dict[str, SimUser] = make_users(users)
         self.pbx = pbx if pbx is not None else SimulatedPbx()
         self.speed = float(speed)
         self.tick = tick
         self.max_pending = max_pending
-        self.on_action: Optional[ActionHook] = None
-        self.actions: List[ReceivedAction] = []
+        self.on_action: ActionHook | None = None
+        self.actions: list[ReceivedAction] = []
         self._rng = random.Random()
-        self._listener: Optional[socket.socket] = None
-        self._acceptor: Optional[threading.Thread] = None
-        self._clock: Optional[threading.Thread] = None
-        self._conns: Dict[int, _Connection] = {}
+        self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
+        self._clock: threading.Thread | None = None
+        self._conns: dict[int, _Connection] = {}
         self._conn_seq = 0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._io_ok = threading.Event()
         self._io_ok.set()
-        self._reopen: Optional[threading.Timer] = None
+        self._reopen: threading.Timer | None = None
         self.running = False
 
     # ------------------------------------------------------------ lifecycle
@@ -245,15 +246,15 @@ class SimServer:
         return self._port
 
     @property
-    def address(self) -> Tuple[str, int]:
+    def address(self) -> tuple[str, int]:
         return self.host, self._port
 
-    def url(self, user: Optional[str] = None) -> str:
+    def url(self, user: str | None = None) -> str:
         """``ami://user:secret@host:port`` for ``pbxis.connect``."""
         name = user or next(iter(self.users))
         return f"ami://{name}:{self.users[name].secret}@{self.host}:{self._port}"
 
-    def start(self) -> "SimServer":
+    def start(self) -> SimServer:
         """Listen and start the threads; returns self."""
         if self.running:
             return self
@@ -284,7 +285,7 @@ class SimServer:
                 thread.join(timeout)
         self.running = False
 
-    def __enter__(self) -> "SimServer":
+    def __enter__(self) -> SimServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -302,7 +303,9 @@ class SimServer:
         self._acceptor.start()
 
     def _close_listener(self) -> None:
-        sock, self._listener = self._listener, None
+        with self._changed:
+            sock, self._listener = self._listener, None
+            self._changed.notify_all()
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -344,7 +347,7 @@ class SimServer:
                 self.pbx.advance(elapsed * self.speed)
 
     # ------------------------------------------------------------ connections
-    def _connections(self) -> List[_Connection]:
+    def _connections(self) -> list[_Connection]:
         with self._lock:
             return list(self._conns.values())
 
@@ -391,7 +394,7 @@ class SimServer:
         Raises:
             TimeoutError: none arrived in time.
         """
-        found: List[ReceivedAction] = []
+        found: list[ReceivedAction] = []
 
         def check() -> bool:
             with self._lock:
@@ -405,7 +408,7 @@ class SimServer:
             raise TimeoutError(f"no {name} action within {timeout} s")
         return found[0]
 
-    def action_names(self) -> List[str]:
+    def action_names(self) -> list[str]:
         """Names of every recorded action, in order."""
         with self._lock:
             return [a.name for a in self.actions]
@@ -461,9 +464,16 @@ class SimServer:
         """Accept connections again, on the same port."""
         if self._listener is None and not self._stop.is_set():
             self._open_listener()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def listening(self) -> bool:
+        """True while new connections are accepted."""
+        return self._listener is not None
 
     def _shutdown(self, restart: bool, *, downtime: float = 0.0, notify: bool = True,
-                  exclude: Optional[ManagerSession] = None) -> None:
+                  exclude: ManagerSession | None = None) -> None:
         with self.pbx.lock:
             for conn in self._connections():
                 if notify and conn.session is not exclude and not conn.session.closed:

@@ -8,7 +8,7 @@ ParkedCallTimeOut, comeback to the parker). Pure (virtual clock only).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable
 
 from .frames import Headers
 from .model import Bridge, Channel, Parked, Phone, QueueCall, Timer
@@ -41,13 +41,13 @@ class _Origination:
     channel: str
     context: str
     exten: str
-    action_id: Optional[str]
+    action_id: str | None
     async_: bool
-    on_result: Optional[Callable[[OriginateResult], None]]
+    on_result: Callable[[OriginateResult], None] | None
     application: str = ""
     data: str = ""
-    leg: Optional[Channel] = None
-    timers: List[Timer] = field(default_factory=list)
+    leg: Channel | None = None
+    timers: list[Timer] = field(default_factory=list)
     done: bool = False
 
 
@@ -56,7 +56,7 @@ class _Dial:
     caller: Channel
     leg: Channel
     phone: Phone
-    timers: List[Timer] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
     done: bool = False
 
 
@@ -65,8 +65,8 @@ class Telephony(QueueFlows):
 
     def _boot(self, first: bool = False) -> None:
         super()._boot(first)
-        self.parked: Dict[int, Parked] = {}
-        self.parking_bridge: Optional[Bridge] = None
+        self.parked: dict[int, Parked] = {}
+        self.parking_bridge: Bridge | None = None
 
     # ------------------------------------------------------------ hangup
     def _hangup_request(self, ch: Channel, cause: int = 16, by_action: bool = False) -> None:
@@ -139,7 +139,7 @@ class Telephony(QueueFlows):
         self._bridge_leave(ch)
         self._bridge_leave(peer)
         self._chan_event("SoftHangupRequest", ch, [("Cause", str(cause))])
-        self._bridge_destroy(None, bridge.uniqueid)
+        self._bridge_destroy(bridge.uniqueid)
         self._emit_pending(ch, "caller" if ch.phone is None else "agent")
         self._emit_pending(peer, "caller" if peer.phone is None else "agent")
         for first in (peer, ch):
@@ -178,10 +178,7 @@ class Telephony(QueueFlows):
         queue = self.queues.get(exten)
         if queue is not None:
             ch.context, ch.exten = context, exten
-            if ch.state == 6:
-                self._enter_queue(ch, queue, None)
-            else:
-                self._enter_queue(ch, queue, None)
+            self._enter_queue(ch, queue, None)
             return
         phone = self.phones.get(exten)
         if phone is not None:
@@ -303,7 +300,7 @@ class Telephony(QueueFlows):
         self.emit("BridgeEnter", "call", bridge.block() + ch.block())
 
     # ------------------------------------------------------------ redirect
-    def redirect(self, name: str, context: str, exten: str) -> Tuple[bool, str]:
+    def redirect(self, name: str, context: str, exten: str) -> tuple[bool, str]:
         """The Redirect action: ``(ok, message)`` with Asterisk's words."""
         ch = self.channels.get(name)
         if ch is None:
@@ -331,7 +328,7 @@ class Telephony(QueueFlows):
                            ch.app_data, exten=exten)
             self._bridge_leave(ch)
             self._bridge_leave(peer)
-            self._bridge_destroy(None, bridge.uniqueid)
+            self._bridge_destroy(bridge.uniqueid)
             qc = owner if isinstance(owner, QueueCall) else peer.owner
             if isinstance(qc, QueueCall) and qc.state == "connected":
                 self._member_done(qc)
@@ -355,8 +352,8 @@ class Telephony(QueueFlows):
         self._settle()
 
     # ------------------------------------------------------------ park
-    def park(self, name: str, timeout_channel: str = "", timeout_ms: Optional[int] = None,
-             ) -> Tuple[bool, str]:
+    def park(self, name: str, timeout_channel: str = "", timeout_ms: int | None = None,
+             ) -> tuple[bool, str]:
         """The Park action (res_parking); ``(ok, message)``."""
         parkee = self.channels.get(name)
         if parkee is None:
@@ -378,8 +375,8 @@ class Telephony(QueueFlows):
         self._park(parkee, free[0], parker_dial, timeout)
         return True, "Park successful\n"
 
-    def _park_block(self, parked: Parked, *, remaining: Optional[int] = None,
-                    prefix_chan: Optional[Channel] = None) -> Headers:
+    def _park_block(self, parked: Parked, *, remaining: int | None = None,
+                    prefix_chan: Channel | None = None) -> Headers:
         elapsed = int(self.sched.now - parked.parked_at)
         left = parked.timeout - elapsed if remaining is None else remaining
         body = parked.parkee.block("Parkee")
@@ -491,13 +488,13 @@ class Telephony(QueueFlows):
         exten: str = "s",
         *,
         timeout_ms: int = 30000,
-        caller_id: Optional[str] = None,
-        variables: Optional[Dict[str, str]] = None,
+        caller_id: str | None = None,
+        variables: dict[str, str] | None = None,
         application: str = "",
         data: str = "",
-        action_id: Optional[str] = None,
+        action_id: str | None = None,
         async_: bool = True,
-        on_result: Optional[Callable[[OriginateResult], None]] = None,
+        on_result: Callable[[OriginateResult], None] | None = None,
     ) -> None:
         """Ring ``channel`` (``PJSIP/1001``); when answered run ``exten@context``.
 
@@ -615,7 +612,7 @@ class Telephony(QueueFlows):
             orig.on_result(result)
 
 
-def _parse_caller_id(text: str, num: str, name: str) -> Tuple[str, str]:
+def _parse_caller_id(text: str, num: str, name: str) -> tuple[str, str]:
     """``"Alice Anders" <1001>`` -> (``1001``, ``Alice Anders``)."""
     text = text.strip()
     if "<" in text and text.endswith(">"):

@@ -72,7 +72,7 @@ else
         say "no setup.cfg/pyproject.toml yet: skipping pip install -e '.[test,lint]'"
     else
         stamp="$VENV/.pbxis-installed"
-        digest="$(cat "${meta[@]}" | sha256sum | cut -d' ' -f1)"
+        digest="$( (cat "${meta[@]}"; echo "extras: test,lint") | sha256sum | cut -d' ' -f1)"
         if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
             say ".venv up to date"
         else
