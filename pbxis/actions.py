@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Callable, Dict, Iterator, List, Mapping, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from .protocol import Message
 

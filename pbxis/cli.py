@@ -10,9 +10,8 @@ import json
 import os
 import queue
 import sys
-import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from typing import Dict, List, Optional, Sequence, TextIO
 
 from . import __version__
 from .client import Pbx, connect
@@ -77,7 +76,8 @@ class Board:
             else:
                 via = f" ({ev.queue})" if ev.queue else ""
                 name = ev.get("name")
-                self.number[ev.agent] = f"{number}{' ' + name if name and name != number else ''}{via}"
+                shown = f" {name}" if name and name != number else ""
+                self.number[ev.agent] = f"{number}{shown}{via}"
         elif t == "queueCount" and ev.queue:
             self.count[ev.queue] = ev["count"]
         elif t == "agentComplete" and ev.agent:

@@ -21,7 +21,7 @@ from . import commands
 from .actions import ActionResult, Correlator, new_action_ids
 from .channels import EventChannel, Hub, Subscription
 from .config import Options, check_value, parse_url
-from .digest import Digest, Query
+from .digest import CallInfo, Digest, Query
 from .errors import (
     ActionTimeout,
     AmbiguousCallError,
@@ -199,7 +199,7 @@ class Pbx:
             waiters, self._waiters = self._waiters, {}
             callbacks, self._callbacks = self._callbacks, {}
             parked, self._parked = self._parked, {}
-        for waiter in list(waiters.values()) + list(parked.values()):  # type: ignore[operator]
+        for waiter in list(waiters.values()) + list(parked.values()):
             if not waiter.done():
                 waiter.set_exception(error)
         for callback in callbacks.values():
@@ -266,6 +266,9 @@ class Pbx:
             events = self._digest.apply(query, result)
             if events:
                 self._publish(events)
+            # Follow-ups, e.g. the details of a call already in progress.
+            for follow_up in self._digest.take_queries():
+                self._send_query(follow_up, partial(self._on_query_result, follow_up))
 
     def _on_restore_result(
         self, token: int, query: Query, result: Union[ActionResult, BaseException]
@@ -276,6 +279,9 @@ class Pbx:
             events = self._digest.apply(query, result)
             if events and self._held is not None:
                 self._held.extend(events)
+            for follow_up in self._digest.take_queries():
+                self._restore_pending += 1
+                self._send_query(follow_up, partial(self._on_restore_result, token, follow_up))
             self._restore_pending -= 1
             if self._restore_pending == 0:
                 self._finish_restore()
@@ -410,7 +416,7 @@ class Pbx:
         if not self._ready:
             raise NotConnectedError("not connected to Asterisk")
         with self._state_lock:
-            self._digest.originate_started(action_id)
+            self._digest.originate_started(action_id, agent, phone)
         waiter: Future[ActionResult] = Future()
         with self._pending_lock:
             self._correlator.register(action_id, name)
@@ -438,7 +444,12 @@ class Pbx:
                     if call.bridged_channel == agent_or_channel:
                         return agent_or_channel, call.agent_channel
                 return agent_or_channel, None
-            calls = [c for c in self._digest.calls_of(agent_or_channel) if c.bridged_channel]
+            known = self._digest.calls_of(agent_or_channel)
+        calls = []
+        for call in known:
+            peer = call.bridged_channel or self._bridge_peer(call.agent_channel)
+            if peer:
+                calls.append(CallInfo(call.agent_channel, peer, call.caller_id_num))
         if not calls:
             raise NoCallError(agent_or_channel)
         if len(calls) > 1:
@@ -456,6 +467,18 @@ class Pbx:
         remote = calls[0].bridged_channel
         assert remote is not None
         return remote, calls[0].agent_channel
+
+    def _bridge_peer(self, channel: str) -> Optional[str]:
+        """Ask Asterisk for the channel's bridge peer: the device may report
+        INUSE before BridgeEnter arrives, so the model can lag by a moment."""
+        try:
+            result = self._request("Getvar", [("Channel", channel), ("Variable", "BRIDGEPEER")])
+        except NotConnectedError:
+            raise
+        except PBXISError:
+            return None
+        value = result.response.get("Value") if result.ok else None
+        return value or None
 
     def redirect_call(self, agent_or_channel: str, destination: str) -> None:
         """Transfer a call to ``destination`` in ``redirect_context``.

@@ -252,7 +252,7 @@ class Response(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return self._msg[name]
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return self._msg.get(name, default)
 
     def getall(self, name: str) -> List[str]:
@@ -291,7 +291,7 @@ _MEMBER_STATUS = {
 
 def _int(value: Optional[str]) -> Optional[int]:
     try:
-        return int(value) if value not in (None, "") else None  # type: ignore[arg-type]
+        return int(value) if value not in (None, "") else None
     except ValueError:
         return None
 

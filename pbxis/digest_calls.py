@@ -192,6 +192,7 @@ class CallDigest:
             call = self._call(dest, agent, h.get("DestUniqueid"), h.get("DestLinkedid"))
             call.dialled = True
             if source is not None:
+                call.peer = source
                 call.number, call.name = _num(h.get("CallerIDNum")), _name(h.get("CallerIDName"))
             else:
                 # Originate: nobody dials the agent leg (g-originate).
@@ -205,6 +206,8 @@ class CallDigest:
             # The agent's channel dials out (its phone placed the call, or an
             # originated leg dials the far party): Exten is the dialled number.
             call = self._call(source, agent, h.get("Uniqueid"), h.get("Linkedid"))
+            if dest is not None:
+                call.peer = dest
             exten = h.get("Exten")
             if (call.number is None or call.originated) and _dialled(exten):
                 call.number, call.name = exten, None

@@ -178,6 +178,7 @@ class Call:
         "bridge",
         "dialled",
         "originated",
+        "peer",
     )
 
     def __init__(self, channel: str, agent: str, uniqueid: str | None) -> None:
@@ -194,6 +195,9 @@ class Call:
         self.bridge: str | None = None
         #: A DialBegin/AgentCalled named it as the dialled channel.
         self.dialled = False
+        #: The channel at the other end of the dial (until a bridge says more):
+        #: the device reports INUSE before BridgeEnter, so redirect/park use it.
+        self.peer: str | None = None
         #: Created by an Originate (DialBegin without a dialling channel) and
         #: not yet dialling the far party itself.
         self.originated = False
@@ -266,13 +270,13 @@ class Model:
         return None
 
     def bridged_peer(self, call: Call) -> str | None:
-        """The first other channel in the call's bridge, or None."""
+        """The first other channel in the call's bridge, else the dial's other end."""
         if call.bridge is None:
-            return None
+            return call.peer
         for channel in self.bridges.get(call.bridge, ()):
             if channel != call.channel:
                 return channel
-        return None
+        return call.peer
 
     def member_value(self, agent: str, queue: str) -> tuple[str, str | None] | None:
         """queueMemberStatus value, LOGGED_OFF when known not a member, None if unknown."""

@@ -158,7 +158,9 @@ class Link:
                 sock = context.wrap_socket(sock, server_hostname=opts.host)
             parser = Parser(wanted=self._wanted())
             frames: List[Frame] = []
-            banner = self._read_until(sock, parser, frames, deadline, lambda f: isinstance(f, Banner))
+            banner = self._read_until(
+                sock, parser, frames, deadline, lambda f: isinstance(f, Banner)
+            )
             assert isinstance(banner, Banner)
             if not banner.is_ami:
                 raise ConnectError(f"{where} is not an AMI server (greeting {banner.line[:60]!r})")

@@ -53,7 +53,8 @@ class FakeConn:
     def drop(self) -> None:
         """Close abruptly (RST where possible)."""
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            linger = b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         except OSError:
             pass
         try:
@@ -104,7 +105,7 @@ class FakeAMI:
             "Ping": lambda c, m: c.reply(m, ("Ping", "Pong"), ("Timestamp", "1.0")),
         }
         self.responders.update(auto or {})
-        self.actions: "queue.Queue[Tuple[FakeConn, Message]]" = queue.Queue()
+        self.actions: queue.Queue[Tuple[FakeConn, Message]] = queue.Queue()
         self.received: List[Message] = []
         self.conns: List[FakeConn] = []
         self.accepted = threading.Semaphore(0)
@@ -150,7 +151,9 @@ class FakeAMI:
         if ok:
             conn.logged_in = True
             conn.reply(msg, ("Message", "Authentication accepted"))
-            conn.event("FullyBooted", ("Uptime", "5"), ("LastReload", "5"), ("Status", "Fully Booted"))
+            conn.event(
+                "FullyBooted", ("Uptime", "5"), ("LastReload", "5"), ("Status", "Fully Booted")
+            )
         else:
             conn.reply(msg, ("Message", "Authentication failed"), response="Error")
             conn.drop()

@@ -6,10 +6,10 @@ import threading
 import time
 
 import pytest
-
-import pbxis
 from conftest import pbxis_threads
 from harness import lab as lab_module
+
+import pbxis
 from pbxis.events import CONNECTION_LOST, CONNECTION_RESTORED
 
 pytestmark = pytest.mark.asterisk
