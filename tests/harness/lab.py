@@ -30,6 +30,7 @@ Must run as root (chroot, mount).  Logs go to ``Lab.workdir`` (kept after close)
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import re
 import shutil
@@ -1068,6 +1069,7 @@ class Lab:
         self.outside: Outside | None = None
         self.callers: list[Caller] = []
         self._number = 0
+        self._lock_file: BinaryIO | None = None
 
     # -- setup ------------------------------------------------------------------------
 
@@ -1081,7 +1083,13 @@ class Lab:
     ) -> Lab:
         """Start Asterisk (unless running), phones for ``agents`` (``mode``, answering
         after ``answer_after`` s) and the outside party; wait until the phones are
-        reachable."""
+        reachable.
+
+        Only one lab runs on a machine at a time (fixed ports): this waits for an
+        exclusive lock on ``/var/tmp/pbxis-lab.lock``, held until :meth:`close`."""
+        if self._lock_file is None:
+            self._lock_file = open("/var/tmp/pbxis-lab.lock", "wb")  # noqa: SIM115
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
         agents = list(agents)
         for agent in agents:
             if agent not in self.phones or not self.phones[agent].running:
@@ -1204,6 +1212,9 @@ class Lab:
             self.asterisk.stop()
         except Exception as exc:  # pragma: no cover
             errors.append(exc)
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the machine-wide lab lock
+            self._lock_file = None
         if errors:
             raise LabError(f"errors while closing the lab: {errors}")
 
