@@ -350,9 +350,14 @@ class Pbx:
     # -- commands --------------------------------------------------------------
 
     def _request(
-        self, name: str, headers: Sequence[Any], timeout: Optional[float] = None
+        self,
+        name: str,
+        headers: Sequence[Any],
+        timeout: Optional[float] = None,
+        action_id: Optional[str] = None,
     ) -> ActionResult:
-        action_id = next(self._ids)
+        """Send an action and wait for its result (caller's thread)."""
+        action_id = action_id or next(self._ids)
         data = encode_action(name, action_id, headers)  # ValueError before anything is sent
         if not self._ready:
             raise NotConnectedError(
@@ -362,13 +367,12 @@ class Pbx:
         with self._pending_lock:
             self._correlator.register(action_id, name)
             self._waiters[action_id] = waiter
+        wait = self.options.action_timeout if timeout is None else timeout
         try:
             self._link.send(data)
-            return waiter.result(self.options.action_timeout if timeout is None else timeout)
+            return waiter.result(wait)
         except FutureTimeout:
-            raise ActionTimeout(
-                f"no response to {name} within {self.options.action_timeout:g} s", action_id
-            ) from None
+            raise ActionTimeout(f"no response to {name} within {wait:g} s", action_id) from None
         finally:
             with self._pending_lock:
                 if self._waiters.pop(action_id, None) is not None:
@@ -412,24 +416,11 @@ class Pbx:
             self._location(agent), self.options.originate_context, phone, caller_id, variables
         )
         action_id = next(self._ids)
-        data = encode_action(name, action_id, headers)
-        if not self._ready:
-            raise NotConnectedError("not connected to Asterisk")
+        encode_action(name, action_id, headers)  # ValueError before the digest hears of it
         with self._state_lock:
+            # Before sending: the OriginateResponse must find the digest ready.
             self._digest.originate_started(action_id, agent, phone)
-        waiter: Future[ActionResult] = Future()
-        with self._pending_lock:
-            self._correlator.register(action_id, name)
-            self._waiters[action_id] = waiter
-        try:
-            self._link.send(data)
-            result = waiter.result(self.options.action_timeout)
-        except FutureTimeout:
-            raise ActionTimeout("no response to Originate", action_id) from None
-        finally:
-            with self._pending_lock:
-                if self._waiters.pop(action_id, None) is not None:
-                    self._correlator.discard(action_id)
+        result = self._request(name, headers, action_id=action_id)
         commands.check_result(result, "Originate")
         return action_id
 
