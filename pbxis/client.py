@@ -38,8 +38,18 @@ __all__ = ["Pbx", "connect"]
 
 logger = logging.getLogger(__name__)
 
-#: Events the client itself reads besides the digest's.
+#: Events the client itself reads besides the digest's. With the digest's
+#: ``handled_events`` they make the server-side Filter whitelist and the
+#: parser's skip-by-name set (one expression, so the two cannot drift).
+#: ParkedCall and OriginateResponse must be whitelisted: on Asterisk 22 an
+#: include Filter hides them although they answer our own actions, while the
+#: list items of QueueStatus, DeviceStateList, CoreShowChannels and Status
+#: always pass (tests/live/test_resilience_live.py).
 _CLIENT_EVENTS = frozenset({"Shutdown", "ParkedCall", "FullyBooted"})
+
+#: Seconds Asterisk gets to close the connection after ``Event: Shutdown``
+#: (it normally does within a second) before pbxis drops it itself.
+SHUTDOWN_GRACE = 10.0
 
 _Callback = Callable[[Union[ActionResult, BaseException]], None]
 
@@ -68,6 +78,10 @@ class Pbx:
         self._restore_token = 0
         self._restore_pending = 0
         self._held: Optional[List[Event]] = None
+        self._lost_announced = False
+        self._shutting_down = False
+        #: How the current session is narrowed: "filter", "eventmask" or "none".
+        self._narrowing = "none"
         self._wanted = frozenset(self._digest.handled_events) | _CLIENT_EVENTS
         self._link = Link(options, self, wanted=lambda: self._wanted)
 
@@ -115,31 +129,36 @@ class Pbx:
     # -- link callbacks (pbxis-reader thread) --------------------------------
 
     def on_connected(self, leftovers: List[Frame], reconnected: bool) -> None:
-        """Logged in: narrow the event stream, then restore tracked state."""
+        """Logged in: narrow the event stream, then restore tracked state.
+
+        After a reconnect, commands keep failing with ``NotConnectedError``
+        until the restore is complete (``connectionRestored``).
+        """
+        with self._state_lock:
+            self._shutting_down = False
+            self._narrowing = "none"
         self._narrow()
         with self._state_lock:
             if reconnected:
-                self._restore_token += 1
-                token = self._restore_token
-                self._held = []
-                queries = self._digest.begin_restore()
-                self._restore_pending = len(queries)
-                for query in queries:
-                    self._send_query(query, partial(self._on_restore_result, token, query))
-                if not queries:
-                    self._finish_restore()
-            else:
+                self._begin_restore()
+            elif not self._closed:
                 self._ready = True
         if leftovers:
             self.on_frames(leftovers)
 
     def on_disconnected(self, error: BaseException) -> None:
-        """The link dropped: fail pending actions, tell every channel."""
+        """The link dropped: fail pending actions, tell every channel.
+
+        One ``connectionLost`` per outage: a link that drops again before
+        its restore completed has nothing new to announce. Events held by an
+        unfinished restore stay held for the next one (they happened).
+        """
         with self._state_lock:
             self._ready = False
-            self._held = None
             self._restore_token += 1
-            self._hub.publish([Event(CONNECTION_LOST, reason=str(error))])
+            if not self._lost_announced:
+                self._lost_announced = True
+                self._hub.publish([Event(CONNECTION_LOST, reason=str(error))])
         self._fail_pending(NotConnectedError(f"connection to Asterisk lost: {error}"))
 
     def on_frames(self, frames: List[Frame]) -> None:
@@ -167,9 +186,12 @@ class Pbx:
     def _client_event(self, name: str, msg: Message) -> None:
         if name == "Shutdown":
             # Asterisk is going away (asterisk-22-notes: Shutdown, then EOF):
-            # fail commands from now on instead of letting them time out.
+            # fail commands from now on instead of letting them time out, and
+            # do not wait for an EOF that a hung shutdown may never send.
             logger.warning("Asterisk is shutting down (restart: %s)", msg.get("Restart"))
             self._ready = False
+            self._shutting_down = True
+            self._link.expect_eof(SHUTDOWN_GRACE)
         elif name == "ParkedCall":
             parkee = msg.get("ParkeeChannel") or ""
             with self._pending_lock:
@@ -218,24 +240,48 @@ class Pbx:
     # -- server-side narrowing, tracking, restore ----------------------------
 
     def _narrow(self) -> None:
+        """Ask Asterisk to send only what the model reads, on every login.
+
+        A ``Filter`` whitelist of ``self._wanted`` plus the digest's narrow
+        filters (VarSet of the recording variable only); when the user may
+        not filter (no ``system`` write permission), the ``Events`` class
+        mask. Runs before the restore queries, so their answers come after.
+        """
         if not self.options.server_filter:
             return
         name, headers = commands.server_filter(self._wanted)
 
-        def done(result: Union[ActionResult, BaseException]) -> None:
-            if isinstance(result, ActionResult) and not result.ok:
-                logger.info(
-                    "Asterisk refused Filter (%s); narrowing by event class instead",
-                    result.response.get("Message"),
-                )
-                mask_name, mask_headers = commands.event_mask()
-                try:
-                    self._send_internal(mask_name, mask_headers, lambda r: None)
-                except NotConnectedError:
-                    pass
+        def whitelisted(result: Union[ActionResult, BaseException]) -> None:
+            if not isinstance(result, ActionResult):
+                return
+            if result.ok:
+                self._narrowing = "filter"
+                return
+            logger.info(
+                "Asterisk refused Filter (%s); narrowing by event class instead",
+                result.response.get("Message"),
+            )
+            mask_name, mask_headers = commands.event_mask()
+            try:
+                self._send_internal(mask_name, mask_headers, masked)
+            except NotConnectedError:
+                pass
+
+        def masked(result: Union[ActionResult, BaseException]) -> None:
+            if isinstance(result, ActionResult) and result.ok:
+                self._narrowing = "eventmask"
+
+        def narrowed(event: str, result: Union[ActionResult, BaseException]) -> None:
+            # Runs on the reader thread, which owns the parser.
+            if isinstance(result, ActionResult) and result.ok:
+                self._link.set_wanted(self._wanted | {event})
 
         try:
-            self._send_internal(name, headers, done)
+            self._send_internal(name, headers, whitelisted)
+            for event, regex in self._digest.narrow_filters.items():
+                self._send_internal(
+                    "Filter", [("Operation", "Add"), ("Filter", regex)], partial(narrowed, event)
+                )
         except NotConnectedError:
             pass
 
@@ -286,11 +332,37 @@ class Pbx:
             if self._restore_pending == 0:
                 self._finish_restore()
 
+    def _begin_restore(self) -> None:
+        """Send the restore queries; state events are held until they all answered.
+
+        The digest's bulk queries (a constant number per tracked queue, none
+        per agent), plus ``QueueStatus Member=`` for agents whose first
+        queries never completed (tracked during the outage, or the link
+        dropped before the answer): only what channels still track.
+        Caller holds ``_state_lock``.
+        """
+        self._restore_token += 1
+        token = self._restore_token
+        if self._held is None:
+            self._held = []
+        queries = self._digest.begin_restore()
+        queries += [
+            Query("QueueStatus", (("Member", agent.location),))
+            for agent in self._digest.model.agents.values()
+            if not agent.members_known
+        ]
+        self._restore_pending = len(queries)
+        for query in queries:
+            self._send_query(query, partial(self._on_restore_result, token, query))
+        if not queries:
+            self._finish_restore()
+
     def _finish_restore(self) -> None:
         # Caller holds _state_lock.
         held, self._held = self._held or [], None
         events = [Event(CONNECTION_RESTORED)] + held + self._digest.end_restore()
-        self._ready = True
+        self._lost_announced = False
+        self._ready = not (self._closed or self._shutting_down)
         self._hub.publish(events)
         logger.info("AMI connection restored; %d state changes published", len(events) - 1)
 

@@ -65,6 +65,16 @@ def _name(value: str | None) -> str | None:
     return None if value is None or value in UNKNOWN_IDS else value
 
 
+def _party_name(value: str | None, *own: str | None) -> str | None:
+    """The remote party's name, unless it merely echoes the agent leg's own
+    presentation: a number dialled from an Originate's leg inherits the
+    Originate's CallerID name ("Sales desk" <1001>: the outside channel's
+    CallerIDName, then the leg's ConnectedLineName, read "Sales desk" on
+    Asterisk 22), which names the agent side, not the party."""
+    name = _name(value)
+    return None if name is not None and name in own else name
+
+
 def _secs(value: str | None) -> int:
     try:
         return int(value) if value else 0
@@ -180,7 +190,8 @@ class CallDigest:
             # Before the dial (h2: state 0, ahead of DialBegin) or an Originate's
             # own CallerID (g): a presentation, not the party.
             return
-        call.number, call.name = number, _name(h.get("ConnectedLineName"))
+        call.number = number
+        call.name = _party_name(h.get("ConnectedLineName"), h.get("CallerIDName"))
         self._phone(agent)
 
     def _on_dial_begin(self, msg: Message) -> None:
@@ -210,7 +221,19 @@ class CallDigest:
                 call.peer = dest
             exten = h.get("Exten")
             if (call.number is None or call.originated) and _dialled(exten):
-                call.number, call.name = exten, None
+                # A dialled phone presents its own caller id (another agent:
+                # "Bob Brown" <1002>), which Asterisk copies to this channel's
+                # connected line a moment later: take the name now, or the
+                # party is reported twice (live direct call 1001 -> 1002).
+                named = h.get("DestCallerIDNum") == exten
+                call.number = exten
+                call.name = (
+                    _party_name(
+                        h.get("DestCallerIDName"), h.get("CallerIDName"), h.get("ConnectedLineName")
+                    )
+                    if named
+                    else None
+                )
             call.originated = False  # from now on the far party's connected line counts
             self._phone(agent)
 

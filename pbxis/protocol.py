@@ -11,6 +11,7 @@ line. Values may be empty (``AccountCode: \\r\\n``), names may repeat
 """
 from __future__ import annotations
 
+import re
 from typing import (
     Dict,
     FrozenSet,
@@ -73,7 +74,7 @@ class Message:
     ``get`` returns the first value of a header; ``getall`` every value in order.
     """
 
-    __slots__ = ("headers", "_first", "_lower")
+    __slots__ = ("headers", "_first", "_lower", "_text")
 
     headers: List[Tuple[str, str]]
 
@@ -81,6 +82,10 @@ class Message:
         self.headers = list(headers)
         self._first: Optional[Dict[str, str]] = None
         self._lower: Optional[Dict[str, str]] = None
+        # The decoded frame when the parser made this message from it and
+        # every line was "Name: value" (see _parse_text); it answers "no such
+        # header, in any case" without building the lower-case index.
+        self._text: Optional[str] = None
 
     def _index(self) -> Dict[str, str]:
         first = self._first
@@ -90,12 +95,26 @@ class Message:
 
     def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
         """The first value of header ``name`` (any case), or ``default``."""
-        first = self._first if self._first is not None else self._index()
+        first = self._first
+        if first is None:
+            # The reader asks every frame for "ActionID" (a miss) and then
+            # "Event" (the first header): answer both without building an
+            # index (about 1 us and 3 us per frame otherwise).
+            headers = self.headers
+            if headers:
+                lead = headers[0]
+                if lead[0] == name:
+                    return lead[1]
+            if self._lower is None and self._text is not None and _absent(self._text, name):
+                return default
+            first = self._index()
         value = first.get(name)
         if value is not None:
             return value
         lower = self._lower
         if lower is None:
+            if self._text is not None and _absent(self._text, name):
+                return default
             lower = self._lower = {k.lower(): v for k, v in reversed(self.headers)}
         return lower.get(name.lower(), default)
 
@@ -169,19 +188,34 @@ class Truncated:
 Frame = Union[Banner, Message, Oversize, Truncated]
 
 
+def _absent(text: str, name: str) -> bool:
+    """True if no line of ``text`` (all "Name: value") names ``name``, in any case.
+
+    A line that does starts the text or follows a LF; a value holding a bare
+    LF can only make this answer False (then the caller builds the index).
+    """
+    low = name.lower() + ": "
+    text = text.lower()
+    return not text.startswith(low) and "\n" + low not in text
+
+
 def _parse_text(text: str, sep: str) -> Message:
-    lines = text.split(sep)
-    parts = [line.partition(": ") for line in lines]
+    parts = [line.partition(": ") for line in text.split(sep)]
     headers = [(name, value) for name, found, value in parts if found]
     if (
         len(headers) == len(parts)
         and not text.endswith("\n")
         and "\n" + sep not in text
         # a pre-14 CLI body whose first output line happens to hold ": "
-        and not (text.endswith("--END COMMAND--") and "\n" in lines[-1])
+        and not (text.endswith("--END COMMAND--") and "\n" in parts[-1][0] + parts[-1][2])
     ):
-        return Message(headers)
-    return _parse_slow(lines)
+        msg = Message.__new__(Message)
+        msg.headers = headers
+        msg._first = None
+        msg._lower = None
+        msg._text = text
+        return msg
+    return _parse_slow(text.split(sep))
 
 
 def _parse_slow(lines: List[str]) -> Message:
@@ -240,6 +274,22 @@ class Parser:
     def set_wanted(self, wanted: Optional[Iterable[str]]) -> None:
         """Change the set of event names to parse (None: parse every event)."""
         self._wanted = None if wanted is None else frozenset(n.encode() for n in wanted)
+        self._scanners: Dict[bytes, "re.Pattern[bytes]"] = {}
+
+    def _scanner(self, term: bytes) -> "re.Pattern[bytes]":
+        """A regex that finds, after a frame terminator, a wanted event or a
+        frame that is not an event (or a stray blank line)."""
+        rx = self._scanners.get(term)
+        if rx is None:
+            assert self._wanted is not None
+            names = b"|".join(re.escape(n) for n in sorted(self._wanted, key=len, reverse=True))
+            # The name ends where _emit's does: at the first CR (LF for an
+            # LF-only peer), not consumed, since the block may end right there.
+            eol = re.escape(term[:1])
+            rx = self._scanners[term] = re.compile(
+                re.escape(term) + b"(?:Event: (?:" + names + b")(?=" + eol + b")|(?!Event: ))"
+            )
+        return rx
 
     def feed(self, data: bytes) -> List[Frame]:
         """Consume ``data`` and return the frames completed by it (maybe none)."""
@@ -268,15 +318,53 @@ class Parser:
             self._chunks, self._size, self._tail = [], 0, b""
         elif term not in data:
             return self._keep(data, out)
-        blocks = data.split(term)
-        rest = blocks.pop()
-        if self._discarding:
-            blocks.pop(0)  # the tail of the oversize frame
-            self._discarding = False
-        self._emit(blocks, out)
+        if self._wanted is None or self._discarding or not self._scan(data, out):
+            blocks = data.split(term)
+            rest = blocks.pop()
+            if self._discarding:
+                blocks.pop(0)  # the tail of the oversize frame
+                self._discarding = False
+            self._emit(blocks, out)
+        else:
+            rest = data[data.rfind(term) + len(term) :]
         if rest:
             self._keep(rest, out)
         return out
+
+    def _scan(self, data: bytes, out: List[Frame]) -> bool:
+        """Emit the complete frames of ``data`` without splitting it, if it can.
+
+        The fast path for skip-by-name: one regex pass finds the wanted
+        events, the skipped ones are only counted, so the ~80 % of a busy
+        stream that pbxis does not read (VarSet, Newexten, ...) costs no
+        Python code per frame. It declines (returns False, nothing emitted)
+        whenever the per-block path could decide differently: an ActionID
+        anywhere, a frame that is not an event, a stray blank line, or more
+        than ``max_frame`` bytes (an oversize frame must be reported).
+        """
+        term = self._term
+        size = len(term)
+        first = data.find(term)
+        last = data.rfind(term)
+        if last - first > self.max_frame or data.find(b"ActionID: ", first, last) >= 0:
+            return False
+        # Every terminator but the last opens a block; the last one always
+        # matches (nothing follows it within endpos) and closes the list.
+        found = list(self._scanner(term).finditer(data, first, last + size))
+        for m in found:
+            if m.end() - m.start() == size and m.start() != last:
+                return False  # not an event frame: let _emit judge it
+        self._emit([data[:first]], out)
+        sep = self._sep
+        append = out.append
+        for m in found[:-1]:
+            start = m.start() + size
+            end = data.find(term, start)
+            append(_parse_text(data[start:end].decode("utf-8", "replace"), sep))
+        # Every block here starts with "Event: " (anything else declined
+        # above), and counting that longer needle is ~40 % faster.
+        self.skipped += data.count(term + b"Event: ", first, last) + 1 - len(found)
+        return True
 
     def _take_banner(self, data: bytes, out: List[Frame]) -> bytes:
         buffered = b"".join(self._chunks) + data if self._chunks else data

@@ -4,6 +4,10 @@ thread-safe writes, keepalive, and reconnect with backoff.
 Knows nothing of the digest or of channels: it reports through the
 ``LinkHandler`` it is given (layer 3). Imports protocol, commands, backoff,
 errors and config.
+
+Every wait here can be cut short by ``close()``: the backoff wait is an
+``Event.wait``, and a connect or login in progress is woken by shutting its
+socket down (Linux wakes a blocked ``connect``/``recv`` on ``shutdown``).
 """
 from __future__ import annotations
 
@@ -27,9 +31,15 @@ logger = logging.getLogger(__name__)
 
 _RECV_SIZE = 1 << 16
 
+#: A session that lived this long resets the backoff; one that dies sooner
+#: (a server that accepts the login and drops us at once) keeps escalating,
+#: so a flapping server is retried at the cap, not every ``reconnect_base``.
+STABLE_SESSION = 5.0
+
 
 class LinkHandler(Protocol):
-    """What the link reports to. Every method runs on the ``pbxis-reader`` thread."""
+    """What the link reports to. Every method runs on the ``pbxis-reader`` thread
+    (``on_connected`` for the first login: on the thread that called ``open``)."""
 
     def on_connected(self, leftovers: List[Frame], reconnected: bool) -> None:
         """Logged in (again); ``leftovers`` are frames read right after the login response."""
@@ -45,6 +55,10 @@ class _Dead(Exception):
     """The session ended: EOF, socket error or keepalive deadline."""
 
 
+class _Interrupted(Exception):
+    """``close()`` cut a connect or login short."""
+
+
 class Link:
     """One AMI connection, kept up by the ``pbxis-reader`` thread.
 
@@ -53,6 +67,10 @@ class Link:
     thread reads frames, pings a silent peer, and reconnects with capped,
     jittered backoff after a loss. ``send_lock`` guards every write; hold it
     to make "register the ActionID, then write" atomic.
+
+    Counters (read them from any thread): ``bytes_received``, ``bytes_sent``
+    (logins included), ``connects`` (successful logins) and ``attempts``
+    (reconnect attempts, failed ones included).
     """
 
     def __init__(
@@ -68,14 +86,17 @@ class Link:
         self._wanted = wanted or (lambda: None)
         self._backoff = backoff or Backoff(options.reconnect_base, options.reconnect_cap)
         self._sock: Optional[socket.socket] = None
+        self._connecting: Optional[socket.socket] = None
         self._parser: Optional[Parser] = None
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._ids = itertools.count(1)
+        self._eof_deadline: Optional[float] = None
         self.banner: Optional[str] = None
         self.bytes_received = 0
         self.bytes_sent = 0
         self.connects = 0
+        self.attempts = 0
 
     # -- public -----------------------------------------------------------
 
@@ -91,7 +112,10 @@ class Link:
             ConnectError: refused, unreachable, timed out, or not an AMI server.
             AuthenticationError: Asterisk refused the credentials.
         """
-        sock, parser, leftovers = self._establish()
+        try:
+            sock, parser, leftovers = self._establish()
+        except _Interrupted:
+            raise ConnectError("connect cancelled by close()") from None
         self._sock, self._parser = sock, parser
         # Before the reader starts, so the leftovers are handled first.
         self.handler.on_connected(leftovers, False)
@@ -104,58 +128,105 @@ class Link:
             self.send_locked(data)
 
     def send_locked(self, data: bytes) -> None:
-        """Write ``data``; the caller holds ``send_lock``."""
+        """Write ``data``; the caller holds ``send_lock``.
+
+        A failed or partial write ends the session (the reader reconnects): the
+        stream may hold half an action, which must never reach Asterisk's
+        parser glued to the next one.
+        """
         sock = self._sock
         if sock is None:
             raise NotConnectedError("not connected to Asterisk")
         try:
             sock.sendall(data)
         except OSError as exc:
+            self.abort()
             raise NotConnectedError(f"connection to Asterisk lost: {exc}") from exc
         self.bytes_sent += len(data)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the reader thread and close the socket (idempotent)."""
+        """Stop the reader thread and close the socket (idempotent).
+
+        Returns promptly whatever the reader is doing: reading, waiting out a
+        backoff delay, connecting or logging in.
+        """
         self._stop.set()
-        sock = self._sock
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        for sock in (self._sock, self._connecting):
+            if sock is not None:
+                _shutdown(sock)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout + self.options.connect_timeout)
+            thread.join(timeout)
+            if thread.is_alive():  # pragma: no cover - would be a bug
+                logger.error("pbxis-reader did not stop within %g s", timeout)
+        sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
-        self._sock = None
 
     def abort(self) -> None:
         """Drop the current session now (the reader will reconnect)."""
         sock = self._sock
         if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _shutdown(sock)
+
+    def expect_eof(self, grace: float) -> None:
+        """The peer announced it is going away: drop the session if it has
+        not closed it within ``grace`` seconds. Call on the reader thread."""
+        deadline = time.monotonic() + grace
+        if self._eof_deadline is None or deadline < self._eof_deadline:
+            self._eof_deadline = deadline
+
+    def set_wanted(self, names: Optional[frozenset[str]]) -> None:
+        """Change which events the parser fully parses (others are skipped).
+        Call on the reader thread (the parser is its own)."""
+        parser = self._parser
+        if parser is not None:
+            parser.set_wanted(names)
 
     # -- connect + login --------------------------------------------------
+
+    def _connect(self, deadline: float) -> socket.socket:
+        """TCP connect like ``socket.create_connection``, but ``close()`` can
+        interrupt it (the socket is reachable through ``_connecting``)."""
+        opts = self.options
+        where = f"{opts.host}:{opts.port}"
+        try:
+            infos = socket.getaddrinfo(opts.host, opts.port, 0, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        error: Optional[OSError] = None
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            self._connecting = sock
+            if self._stop.is_set():  # close() ran before _connecting was visible
+                sock.close()
+                raise _Interrupted()
+            try:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                sock.close()
+                if self._stop.is_set():
+                    raise _Interrupted() from None
+                error = exc
+        if isinstance(error, socket.timeout):
+            raise ConnectError(f"timed out connecting to {where}") from error
+        detail = (error.strerror or str(error)) if error is not None else "no address"
+        raise ConnectError(f"cannot connect to {where}: {detail}") from error
 
     def _establish(self) -> Tuple[socket.socket, Parser, List[Frame]]:
         opts = self.options
         deadline = time.monotonic() + opts.connect_timeout
         where = f"{opts.host}:{opts.port}"
-        try:
-            sock = socket.create_connection((opts.host, opts.port), timeout=opts.connect_timeout)
-        except socket.timeout as exc:
-            raise ConnectError(f"timed out connecting to {where}") from exc
-        except OSError as exc:
-            raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        sock = self._connect(deadline)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             context = opts.ssl_context()
             if context is not None:
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
                 sock = context.wrap_socket(sock, server_hostname=opts.host)
+                self._connecting = sock
             parser = Parser(wanted=self._wanted())
             frames: List[Frame] = []
             banner = self._read_until(
@@ -179,18 +250,21 @@ class Link:
                     f"Asterisk refused login for {opts.username!r}: {reply.get('Message')}"
                 )
             sock.settimeout(opts.keepalive or None)
-        except ssl.SSLError as exc:
+        except BaseException as exc:
             sock.close()
-            raise ConnectError(f"TLS handshake with {where} failed: {exc}") from exc
-        except socket.timeout as exc:
-            sock.close()
-            raise ConnectError(f"timed out waiting for {where} to log in") from exc
-        except ConnectError:
-            sock.close()
+            if self._stop.is_set():
+                raise _Interrupted() from None
+            if isinstance(exc, (ConnectError, _Interrupted)):  # ConnectError is an OSError
+                raise
+            if isinstance(exc, ssl.SSLError):
+                raise ConnectError(f"TLS handshake with {where} failed: {exc}") from exc
+            if isinstance(exc, socket.timeout):
+                raise ConnectError(f"timed out waiting for {where} to log in") from exc
+            if isinstance(exc, OSError):
+                raise ConnectError(f"connection to {where} failed during login: {exc}") from exc
             raise
-        except OSError as exc:
-            sock.close()
-            raise ConnectError(f"connection to {where} failed during login: {exc}") from exc
+        finally:
+            self._connecting = None
         self.connects += 1
         logger.info("logged in to %s as %s (%s)", where, opts.username, self.banner)
         return sock, parser, frames
@@ -204,7 +278,9 @@ class Link:
         action: commands.Action,
     ) -> Message:
         action_id = f"pbxis-login-{next(self._ids)}"
-        sock.sendall(encode_action(action[0], action_id, action[1]))
+        data = encode_action(action[0], action_id, action[1])
+        sock.sendall(data)
+        self.bytes_sent += len(data)
         found = self._read_until(
             sock,
             parser,
@@ -235,6 +311,8 @@ class Link:
             sock.settimeout(remaining)
             data = sock.recv(_RECV_SIZE)
             if not data:
+                if self._stop.is_set():
+                    raise _Interrupted()
                 if self.banner is None and not any(isinstance(f, Banner) for f in frames):
                     raise ConnectError(
                         f"{self.options.host}:{self.options.port} closed the connection "
@@ -251,43 +329,56 @@ class Link:
     # -- the reader thread ------------------------------------------------
 
     def _run(self) -> None:
+        attempt = 0
         while not self._stop.is_set():
+            started = time.monotonic()
             error = self._read_session()
             sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
             if self._stop.is_set():
                 return
-            logger.warning("AMI connection lost: %s", error)
+            # str(): a handler that keeps records must not keep the reader's frames.
+            logger.warning("AMI connection lost: %s", str(error))
             try:
                 self.handler.on_disconnected(error)
             except Exception:  # pragma: no cover - handler bug must not kill the reader
                 logger.exception("on_disconnected failed")
-            if not self.options.reconnect or not self._reconnect():
+            if not self.options.reconnect:
+                return
+            if time.monotonic() - started >= STABLE_SESSION:
+                attempt = 0
+            attempt = self._reconnect(attempt)
+            if attempt < 0:
                 return
 
-    def _reconnect(self) -> bool:
-        attempt = 0
+    def _reconnect(self, attempt: int) -> int:
+        """Try until logged in; return the attempt number reached (-1: closed)."""
         while not self._stop.wait(self._backoff.delay(attempt)):
+            attempt += 1
+            self.attempts += 1
             try:
                 sock, parser, leftovers = self._establish()
+            except _Interrupted:
+                return -1
             except AuthenticationError as exc:
                 logger.error("reconnect refused: %s", exc)
+                continue
             except ConnectError as exc:
-                logger.info("reconnect attempt %d failed: %s", attempt + 1, exc)
-            else:
+                logger.info("reconnect attempt %d failed: %s", attempt, exc)
+                continue
+            with self.send_lock:
                 if self._stop.is_set():
                     sock.close()
-                    return False
-                with self.send_lock:
-                    self._sock, self._parser = sock, parser
-                try:
-                    self.handler.on_connected(leftovers, True)
-                except Exception:  # pragma: no cover
-                    logger.exception("on_connected failed")
-                return True
-            attempt += 1
-        return False
+                    return -1
+                self._sock, self._parser = sock, parser
+            self._eof_deadline = None
+            try:
+                self.handler.on_connected(leftovers, True)
+            except Exception:  # pragma: no cover
+                logger.exception("on_connected failed")
+            return attempt
+        return -1
 
     def _read_session(self) -> BaseException:
         sock, parser = self._sock, self._parser
@@ -297,11 +388,19 @@ class Link:
         pinged = False
         debug = logger.isEnabledFor(logging.DEBUG)
         while True:
+            eof_deadline = self._eof_deadline
+            if eof_deadline is not None:
+                left = eof_deadline - time.monotonic()
+                if left <= 0:
+                    return _Dead("Asterisk announced a shutdown but kept the connection open")
+                sock.settimeout(min(left, keepalive) if keepalive else left)
             try:
                 data = sock.recv(_RECV_SIZE)
             except socket.timeout:
                 if self._stop.is_set():
                     return _Dead("closed")
+                if eof_deadline is not None and time.monotonic() >= eof_deadline:
+                    continue  # reported at the top of the loop
                 if pinged:
                     return _Dead(f"no data from Asterisk for {2 * keepalive:g} s (keepalive)")
                 pinged = True
@@ -332,8 +431,10 @@ class Link:
             except Exception:
                 logger.exception("error while handling AMI frames; continuing")
 
-    def set_wanted(self, names: Optional[frozenset[str]]) -> None:
-        """Change which events the parser fully parses (others are skipped)."""
-        parser = self._parser
-        if parser is not None:
-            parser.set_wanted(names)
+
+def _shutdown(sock: socket.socket) -> None:
+    """Wake whoever is blocked on ``sock`` (connect, recv, send)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -170,6 +170,15 @@ def test_agent_to_agent_call() -> None:
         )
     )
     assert numbers(dicts(out)) == [("1002", None, "1001"), ("1001", None, "1002")]
+    # the dialled phone's caller id names the party at once (live Asterisk 22:
+    # DialBegin DestCallerIDNum 1002 / DestCallerIDName Bob Brown), so the
+    # NewConnectedLine that follows with the same party changes nothing
+    assert [e["name"] for e in dicts(out)] == ["Alice Anders", "Bob Brown"]
+    connected = ev(
+        "NewConnectedLine",
+        leg("1001", "07", "7.", prefix="", state="4", exten="1002", cl="1002", cln="Bob Brown"),
+    )
+    assert d.feed(connected) == []
 
 
 def test_anonymous_caller_is_a_call_without_number() -> None:
@@ -194,6 +203,39 @@ def test_presentation_before_the_dial_is_not_the_party() -> None:
     ringing = ev("NewConnectedLine", leg("1001", "02", "6.", prefix="", state="5", cl="5550000"))
     assert d.feed(ringing) == []
     assert d.calls_of("1001")[-1].caller_id_num == "5551234"
+
+
+def test_an_originated_call_does_not_name_the_party_after_itself() -> None:
+    # Live Asterisk 22, Originate PJSIP/1001 -> 5551234 with CallerID
+    # "Sales desk" <1001>: the outside channel inherits the name, and the
+    # agent leg's connected line then reads 5551234 / "Sales desk".
+    d = tracked()
+    d.originate_started("o-1", "1001", "5551234")
+    own = {"name": "Sales desk", "cl": "1001", "cln": "Sales desk"}
+    presented = ev("NewConnectedLine", leg("1001", "05", "9.", prefix="", state="0", **own))
+    assert d.feed(presented) == []
+    ringing = d.feed(ev("DialBegin", leg("1001", "05", "9.", state="0", **own), DialString="1001"))
+    assert dicts(ringing) == [
+        {"type": "phoneNumber", "agent": "1001", "number": "5551234", "name": None}
+    ]
+    # answered: the leg dials the number; the outside channel echoes the name
+    dialled = ev(
+        "DialBegin",
+        leg("1001", "05", "9.", prefix="", exten="5551234", **own),
+        chan("Dest", "PJSIP/outside-06", "5551234", "9.06", "9.05", name="Sales desk", cl="1001",
+             cln="Sales desk", exten="5551234"),
+        DialString="5551234@outside",
+    )
+    assert d.feed(dialled) == []
+    connected = ev(
+        "NewConnectedLine",
+        leg("1001", "05", "9.", prefix="", exten="5551234", name="Sales desk", cl="5551234",
+            cln="Sales desk"),
+    )
+    assert d.feed(connected) == []
+    assert dicts(d.feed(hangup("PJSIP/1001-05", "9.05"))) == [
+        {"type": "phoneNumber", "agent": "1001", "number": None, "name": None}
+    ]
 
 
 def test_originates_are_matched_first_in_first_out() -> None:

@@ -49,7 +49,7 @@ class Agents(Telephony):
         self.set_device(f"Queue:{q.name}_pause_{interface}", "INUSE" if paused else "NOT_INUSE")
         self.emit("QueueMemberAdded", "agent", self.member_block(member))
         self._avail(q)
-        self._dirty.add(q.name)
+        self._poll_waiting(q)  # rung at the callers' next poll, like an unpause
         self._settle()
         return True, "Added interface to queue"
 
@@ -87,7 +87,7 @@ class Agents(Telephony):
             self._avail(member.queue)
             self.emit("QueueMemberPause", "agent", self.member_block(member))
             if not paused:
-                self._dirty.add(member.queue.name)
+                self._poll_waiting(member.queue)
         self._settle()
         return True, ("Interface paused successfully" if paused
                       else "Interface unpaused successfully")

@@ -7,6 +7,7 @@ Pure (virtual clock only). Imports core, frames and model.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from .core import PbxCore
@@ -138,6 +139,28 @@ class QueueFlows(PbxCore):
                 qc.timers.append(self.sched.after(queue.timeout, self._ring_timeout_cb(qc)))
             elif qc.state == "waiting":
                 self._retry_later(qc)
+
+    def _poll_waiting(self, queue: Queue) -> None:
+        """Look for a member at each waiting caller's next poll, not at once.
+
+        A caller nobody rings sits in app_queue's wait_our_turn, which checks
+        for an available member once a second (RECHECK) from the moment it
+        joined: on Asterisk 22 an unpaused agent is rung 0-1 s after the
+        QueueMemberPause, never in the same instant (tests/live/
+        test_differential_live.py, pause).
+        """
+        for qc in queue.entries:
+            if qc.state != "waiting" or qc.legs:
+                continue
+            elapsed = self.sched.now - qc.joined
+            wait = math.floor(elapsed) + 1.0 - elapsed  # in (0, 1]
+
+            def poll(qc: QueueCall = qc) -> None:
+                if qc.state == "waiting":
+                    self._dirty.add(qc.queue.name)
+                    self._settle()
+
+            qc.timers.append(self.sched.after(wait, poll))
 
     def _ring_timeout_cb(self, qc: QueueCall) -> Callable[[], None]:
         return lambda: self._ring_timeout(qc)

@@ -72,7 +72,9 @@ def _pause(seed: int | None, start: float | None, noise: bool) -> SimulatedPbx:
     pbx = SimulatedPbx(agents, _lab_queues(), seed=seed, start_time=start, noise=noise)
     pbx.at(0.0, lambda: pbx.pause("1001", "sales", "break"))
     pbx.place_call("sales", delay=1.0, caller_num="555011", talk=3.0)
-    pbx.at(8.0, lambda: pbx.unpause("1001", "sales"))
+    # The caller polls once a second from t=1 (see QueueFlows._poll_waiting):
+    # unpaused at 7.5 s, 1001 rings at 8 s.
+    pbx.at(7.5, lambda: pbx.unpause("1001", "sales"))
     return pbx
 
 
@@ -124,7 +126,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("abandon", "two callers wait in sales; the second gives up after 2.5 s, the "
              "first is answered after 6 s (e-abandon-two-waiting)", _abandon, 12.0),
     Scenario("pause", "1001 paused (break) in sales; a caller waits until 1001 is "
-             "unpaused at 8 s (f3-paused-wait)", _pause, 14.0),
+             "unpaused at 7.5 s and rung at its next poll, 8 s (f3-paused-wait)", _pause, 14.0),
     Scenario("ring-noanswer", "1001 rings and never answers; the caller abandons after 14 s "
              "(f1-ring-noanswer)", _ring_noanswer, 16.0),
     Scenario("agent-busy", "1001 answers 486 Busy; the caller abandons after 6 s "

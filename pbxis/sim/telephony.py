@@ -21,12 +21,15 @@ __all__ = ["Telephony", "OriginateResult", "OUTSIDE_SECONDS", "PARKING_SPACES"]
 OUTSIDE_SECONDS = 20.0
 PARKING_SPACES = tuple(range(701, 721))
 PARKING_TIMEOUT = 45
+#: Virtual seconds between sending an INVITE and a phone's final refusal.
+SIP_ROUND_TRIP = 0.02
 
 
 @dataclass
 class OriginateResult:
     """What an Originate ended with (Reason is an AST_CONTROL code: 4 answered,
-    0 no such/unreachable endpoint, 1 hung up, 3 no answer, 5 busy)."""
+    0 no such/unreachable endpoint, and a phone answering 486 Busy Here;
+    1 hung up, 3 no answer, 5 busy (the phone is in use))."""
 
     success: bool
     reason: int
@@ -523,11 +526,15 @@ class Telephony(QueueFlows):
             leg.connected_num, leg.connected_name = num, name
             self._chan_event("NewConnectedLine", leg)
         self.emit("DialBegin", "call", leg.block("Dest") + [("DialString", phone.ext)])
-        if phone.busy or phone.device_state not in ("NOT_INUSE", "UNKNOWN"):
-            self._chan_event("HangupRequest", leg, [("Cause", "17"), ("TechCause", "486")])
-            self.emit("DialEnd", "call", leg.block("Dest") + [("DialStatus", "BUSY")])
-            self._hangup_event(leg, 17, 486)
-            self._originate_fail(orig, 5, hangup=False)
+        if phone.busy:
+            # The phone answers 486 one SIP round trip later, and Asterisk 22.10
+            # reports it as OriginateResponse Reason 0, not 5 (measured on the
+            # lab: tests/live/test_differential_live.py, originate failure).
+            orig.timers.append(self.sched.after(SIP_ROUND_TRIP,
+                                                lambda: self._originate_rejected(orig, 0)))
+            return
+        if phone.device_state not in ("NOT_INUSE", "UNKNOWN"):
+            self._originate_rejected(orig, 5)
             return
         leg.ringing = True
         self._newstate(leg, 5)
@@ -543,6 +550,16 @@ class Telephony(QueueFlows):
             orig.timers.append(self.sched.after(timeout,
                                                 lambda: self._originate_noanswer(orig)))
         self._settle()
+
+    def _originate_rejected(self, orig: _Origination, reason: int) -> None:
+        """The called phone rejected the Originate with 486 Busy Here."""
+        leg = orig.leg
+        if orig.done or leg is None or not leg.alive:
+            return
+        self._chan_event("HangupRequest", leg, [("Cause", "17"), ("TechCause", "486")])
+        self.emit("DialEnd", "call", leg.block("Dest") + [("DialStatus", "BUSY")])
+        self._hangup_event(leg, 17, 486)
+        self._originate_fail(orig, reason, hangup=False)
 
     def _originate_answer(self, orig: _Origination) -> None:
         leg = orig.leg

@@ -114,51 +114,134 @@ def key(ev: Any) -> Key:
 
 
 class Watch:
-    """One pbxis event channel and everything it received, intro and live apart."""
+    """One pbxis event channel, read as events arrive by a thread of its own.
+
+    A pending state event is replaced by a newer one of the same key (API.md
+    §3), so the channel is read at once: what a prompt consumer sees.
+    ``intro`` holds what arrived before the first :func:`sync` returned,
+    ``live`` (``(monotonic time, event)``) everything after.
+    """
 
     def __init__(self, pbx: Any, tap: AmiTap | None, agents=(), queues=()) -> None:
         self.pbx = pbx
         self.tap = tap
+        self._cond = threading.Condition()
+        self._all: list[tuple[float, Any]] = []
         self.ch = pbx.event_channel(agents=list(agents), queues=list(queues))
         self.started = time.monotonic()
+        self._reader = threading.Thread(target=self._read, name="test-watch", daemon=True)
+        self._reader.start()
         sync(pbx)
-        self.intro = self._drain()
-        self.live: list[tuple[float, Any]] = []
+        self.drained()
+        with self._cond:
+            self._intro_end = len(self._all)
+        self._cursor = self._intro_end
 
-    def _drain(self) -> list[Any]:
-        out = []
-        while True:
-            try:
-                out.append(self.ch.get_nowait())
-            except queue_module.Empty:
-                return out
+    def _read(self) -> None:
+        for ev in self.ch:
+            with self._cond:
+                self._all.append((time.monotonic(), ev))
+                self._cond.notify_all()
+            self.ch.task_done()
+
+    @property
+    def intro(self) -> list[Any]:
+        return [ev for _, ev in self._all[: self._intro_end]]
+
+    @property
+    def live(self) -> list[tuple[float, Any]]:
+        with self._cond:
+            return self._all[self._intro_end :]
+
+    def close(self) -> None:
+        self.ch.close()
+        self._reader.join(5)
 
     def _fail(self, what: str) -> None:
         where = f"; raw AMI in {self.tap.path}" if self.tap else ""
         raise AssertionError(f"{what}; intro {self.dicts(self.intro)}; live {self.dicts()}{where}")
 
     def until(self, predicate: Callable[[Any], bool], timeout: float = 20.0, what: str = "event"):
-        """Read live events until ``predicate(event)``; return that event."""
+        """The next live event (after the one the last ``until`` returned) that
+        matches ``predicate``; waits for it at most ``timeout`` s."""
         deadline = time.monotonic() + timeout
-        for _, ev in self.live:
-            pass
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._fail(f"no {what} within {timeout} s")
-            try:
-                ev = self.ch.get(timeout=remaining)
-            except queue_module.Empty:
-                continue
-            self.live.append((time.monotonic(), ev))
-            if predicate(ev):
-                return ev
+        with self._cond:
+            while True:
+                while self._cursor < len(self._all):
+                    ev = self._all[self._cursor][1]
+                    self._cursor += 1
+                    if predicate(ev):
+                        return ev
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        self._fail(f"no {what} within {timeout} s")
+
+    def quiet(self, predicate: Callable[[Any], bool], seconds: float, what: str) -> None:
+        """Assert that no live event matching ``predicate`` arrives for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        with self._cond:
+            while True:
+                while self._cursor < len(self._all):
+                    ev = self._all[self._cursor][1]
+                    self._cursor += 1
+                    if predicate(ev):
+                        self._fail(f"unexpected {what}: {ev.to_dict()}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
 
     def settle(self, lab: lab_module.Lab) -> None:
-        """After the last expected event: no channel left, read what is still due."""
+        """After the last expected event: no channel left, and what is still due read."""
         lab_module.wait_until(lambda: lab.asterisk.active_channels() == 0, 15, "no channels")
         sync(self.pbx)
-        self.live += [(time.monotonic(), ev) for ev in self._drain()]
+        self.drained()
+        print("intro:", *self.dicts(self.intro), sep="\n  ")
+        print("live:", *[f"@{t - self.started:.2f} {e.to_dict()}" for t, e in self.live],
+              sep="\n  ")
+
+    def drained(self, timeout: float = 5.0) -> None:
+        """Wait until the reader has recorded every event put so far."""
+        ch = self.ch
+        with ch.all_tasks_done:
+            deadline = time.monotonic() + timeout
+            while ch.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._fail("the channel was not read")
+                ch.all_tasks_done.wait(remaining)
+
+    def has(self, predicate: Callable[[Any], bool], timeout: float = 20.0, what: str = "event"):
+        """The first live event (read already or still to come) matching ``predicate``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for _, ev in self._all[self._intro_end :]:
+                    if predicate(ev):
+                        return ev
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        self._fail(f"no {what} within {timeout} s")
+
+    def reaches(self, state: dict[Key, Any], timeout: float = 20.0, what: str = "state") -> None:
+        """Wait until the latest value (intro or live) of each key in ``state`` is the
+        one given."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                latest = {key(ev): value(ev) for _, ev in self._all}
+                if all(latest.get(k, ...) == v for k, v in state.items()):
+                    self._cursor = len(self._all)
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        self._fail(f"no {what} ({state}) within {timeout} s")
 
     def events(self) -> list[Any]:
         return [ev for _, ev in self.live]
@@ -201,23 +284,334 @@ def is_(type_: str, agent: str | None = None, queue: str | None = None, **detail
 
 # --------------------------------------------------------------------------- scenarios
 
+UNIQUEID = r"^\d+\.\d+$"
+
 
 @pytest.fixture
-def only_1001_in_sales(pbx: Any) -> Iterator[None]:
-    """1002 paused in sales (as in the recordings), so only 1001 is rung there."""
-    pbx.queue_action("pause", agent="1002", queue="sales", reason="not-in-this-test")
-    yield
-    pbx.queue_action("unpause", agent="1002", queue="sales")
+def paused(pbx: Any) -> Iterator[Callable[..., None]]:
+    """``paused(agent, queue, reason)``: pause now, unpause after the test."""
+    done: list[tuple[str, str]] = []
+
+    def pause(agent: str, queue: str, reason: str = "not-in-this-test") -> None:
+        pbx.queue_action("pause", agent=agent, queue=queue, reason=reason)
+        done.append((agent, queue))
+
+    yield pause
+    for agent, queue in done:
+        pbx.queue_action("unpause", agent=agent, queue=queue)
 
 
-def test_explore_basic(lab, pbx, tap, only_1001_in_sales):
+def assert_intro(w: Watch, expected: dict[Key, Any]) -> None:
+    """The introductory events are exactly ``expected`` (one per key)."""
+    assert len(w.intro) == len(expected), w.dicts(w.intro)
+    assert w.intro_state() == expected
+
+
+def idle_intro(agents: dict[str, str], queues: list[str], members: dict) -> dict[Key, Any]:
+    """Intro of idle agents ``{agent: name}``; ``members`` {(agent, queue): status}."""
+    out: dict[Key, Any] = {("queueCount", None, q): 0 for q in queues}
+    for agent, name in agents.items():
+        out[("agentName", agent, None)] = name
+        out[("extensionStatus", agent, None)] = "not_inuse"
+        for q in queues:
+            out[("queueMemberStatus", agent, q)] = members.get((agent, q), "loggedoff")
+    return out
+
+
+def assert_answered_queue_call(
+    w: Watch, agent: str, queue: str, number: str, talk: float, answer_after: float = 1.0
+) -> Any:
+    """One queue call: counted, rung, answered, completed; the agent idle again.
+    Returns the agentComplete event."""
+    assert w.values("queueCount", queue=queue) == [1, 0]
+    assert w.values("phoneNumber", agent) == [(number, queue), None]
+    assert w.values("extensionStatus", agent) == ["ringing", "inuse", "not_inuse"]
+    assert w.values("queueMemberStatus", agent, queue) == ["ringing", "inuse", "not_inuse"]
+    ringing = w.index("phoneNumber", agent, val=(number, queue))
+    assert w.events()[ringing]["name"] == f"Caller {number}"
+    # the caller is counted before the agent rings; the number shows while it rings
+    assert w.index("queueCount", queue=queue, val=1) < ringing
+    assert ringing < w.index("extensionStatus", agent, val="inuse")
+    assert ringing < w.index("queueMemberStatus", agent, queue, val="inuse")
+    assert w.index("queueCount", queue=queue, val=0) > w.index("extensionStatus", agent,
+                                                               val="ringing")
+    completes = [e for e in w.events() if e.type == "agentComplete"]
+    assert len(completes) == 1, w.dicts()
+    done = completes[0]
+    assert done.agent == agent and done.queue is None
+    assert done["uniqueId"] and __import__("re").match(UNIQUEID, done["uniqueId"])
+    assert abs(done["talkTime"] - talk) <= 1, done.to_dict()
+    assert 0 <= done["holdTime"] <= answer_after + 2, done.to_dict()
+    # the call ends after it was answered
+    assert w.index("phoneNumber", agent, val=None) > w.index("extensionStatus", agent, val="inuse")
+    assert w.index("agentComplete", agent) > w.index("queueCount", queue=queue, val=0)
+    return done
+
+
+IDLE_1001_SALES = {
+    ("queueCount", None, "sales"): 0,
+    ("phoneNumber", "1001", None): None,
+    ("extensionStatus", "1001", None): "not_inuse",
+    ("queueMemberStatus", "1001", "sales"): "not_inuse",
+}
+
+
+def test_queue_call_the_caller_hangs_up(lab, pbx, tap, paused):
+    paused("1002", "sales")
     w = Watch(pbx, tap, agents=["1001"], queues=["sales"])
-    print("INTRO", w.dicts(w.intro))
-    caller = lab.call("sales", number="555011", talk=5)
-    w.until(is_("agentComplete", "1001"), what="agentComplete")
-    w.until(is_("phoneNumber", "1001", number=None), what="phoneNumber None")
-    caller.wait(10)
+    assert_intro(w, idle_intro({"1001": "Alice Anders"}, ["sales"],
+                               {("1001", "sales"): "not_inuse"}))
+    caller = lab.call("sales", number="555011", talk=4)
+    w.has(is_("agentComplete", "1001"), what="agentComplete")
+    w.reaches(IDLE_1001_SALES, what="1001 idle again")
+    assert caller.wait(10) == 0 and not caller.hung_up_by_asterisk
     w.settle(lab)
-    for t, e in w.live:
-        print(round(t - w.started, 2), e.to_dict())
-    assert 0
+    assert w.keys() == {
+        ("queueCount", None, "sales"),
+        ("phoneNumber", "1001", None),
+        ("extensionStatus", "1001", None),
+        ("queueMemberStatus", "1001", "sales"),
+        ("agentComplete", "1001", None),
+    }
+    done = assert_answered_queue_call(w, "1001", "sales", "555011", talk=4)
+    assert done["recording"] is None
+
+
+def test_recorded_queue_call_names_the_recording(lab, pbx, tap, paused):
+    paused("1002", "sales")
+    w = Watch(pbx, tap, agents=["1001"], queues=["sales"])
+    caller = lab.call("rec-sales", number="555012", talk=3)
+    w.has(is_("agentComplete", "1001"), what="agentComplete")
+    w.reaches(IDLE_1001_SALES, what="1001 idle again")
+    assert caller.wait(10) == 0
+    w.settle(lab)
+    done = assert_answered_queue_call(w, "1001", "sales", "555012", talk=3)
+    # MixMonitor(pbxis-rec-${UNIQUEID}.wav) on the caller's channel; the path is
+    # the server's (inside the chroot), absolute
+    path = done["recording"]
+    assert path == f"/var/spool/asterisk/monitor/pbxis-rec-{done['uniqueId']}.wav"
+    assert (lab.asterisk.root / path.lstrip("/")).exists()
+
+
+def test_queue_call_the_agent_hangs_up(lab, pbx, tap, paused):
+    paused("1002", "sales")
+    lab.phone("1001", mode="hangup", answer_after=1.0, hangup_after=3.0)
+    w = Watch(pbx, tap, agents=["1001"], queues=["sales"])
+    caller = lab.call("sales", number="555013", talk=30)
+    w.has(is_("agentComplete", "1001"), what="agentComplete")
+    w.reaches(IDLE_1001_SALES, what="1001 idle again")
+    assert caller.wait(10) == 0 and caller.hung_up_by_asterisk
+    w.settle(lab)
+    assert w.keys() == {
+        ("queueCount", None, "sales"),
+        ("phoneNumber", "1001", None),
+        ("extensionStatus", "1001", None),
+        ("queueMemberStatus", "1001", "sales"),
+        ("agentComplete", "1001", None),
+    }
+    done = assert_answered_queue_call(w, "1001", "sales", "555013", talk=3)
+    assert done["recording"] is None
+
+
+def test_two_waiting_callers_one_abandons(lab, pbx, tap, paused):
+    paused("1001", "sales", "lunch")
+    paused("1002", "sales")
+    w = Watch(pbx, tap, agents=["1001", "1002"], queues=["sales"])
+    intro = w.intro_state()
+    assert intro[("queueMemberStatus", "1001", "sales")] == ("paused", "lunch")
+    assert intro[("queueMemberStatus", "1002", "sales")] == ("paused", "not-in-this-test")
+    assert intro[("queueCount", None, "sales")] == 0
+    first = lab.call("sales", number="555011", talk=2)
+    w.until(is_("queueCount", queue="sales", count=1), what="first caller queued")
+    second = lab.call("sales", number="555012", abandon_after=2)
+    w.until(is_("queueCount", queue="sales", count=2), what="second caller queued")
+    w.until(is_("queueCount", queue="sales", count=1), what="second caller abandons")
+    assert second.wait(10) == 0 and not second.answered
+    # an agent comes back: the first caller is served
+    pbx.queue_action("unpause", agent="1001", queue="sales")
+    w.has(is_("agentComplete", "1001"), what="agentComplete")
+    w.reaches(IDLE_1001_SALES, what="1001 idle again")
+    assert first.wait(10) == 0 and first.answered
+    w.settle(lab)
+    assert w.values("queueCount", queue="sales") == [1, 2, 1, 0]
+    assert w.values("queueMemberStatus", "1001", "sales") == [
+        "not_inuse", "ringing", "inuse", "not_inuse"]
+    assert w.values("phoneNumber", "1001") == [("555011", "sales"), None]
+    assert w.values("extensionStatus", "1001") == ["ringing", "inuse", "not_inuse"]
+    # nobody rang 1002 (paused): nothing about it
+    assert not [e for e in w.events() if e.agent == "1002"], w.dicts()
+    done = next(e for e in w.events() if e.type == "agentComplete")
+    assert abs(done["talkTime"] - 2) <= 1
+    assert done["holdTime"] >= 2  # waited through the abandon
+
+
+def test_agent_does_not_answer_rings_again_then_the_caller_abandons(lab, pbx, tap, paused):
+    paused("1002", "sales")
+    lab.phone("1001", mode="noanswer")
+    w = Watch(pbx, tap, agents=["1001"], queues=["sales"])
+    # queue timeout 10 s, retry 1 s: a second ring starts ~11 s in
+    caller = lab.call("sales", number="555014", abandon_after=13)
+    assert caller.wait(20) == 0 and not caller.answered
+    w.reaches(IDLE_1001_SALES, what="the caller abandoned")
+    w.settle(lab)
+    rung = ("555014", "sales")
+    assert w.values("queueCount", queue="sales") == [1, 0]
+    assert w.values("phoneNumber", "1001") == [rung, None, rung, None]
+    assert w.values("extensionStatus", "1001") == ["ringing", "not_inuse"] * 2
+    assert w.values("queueMemberStatus", "1001", "sales") == ["ringing", "not_inuse"] * 2
+    assert not [e for e in w.events() if e.type == "agentComplete"]
+    # the second ring is cancelled by the abandon
+    assert w.index("queueCount", queue="sales", val=0) > w.index(
+        "phoneNumber", "1001", val=rung, start=w.index("phoneNumber", "1001", val=None))
+
+
+def test_agent_does_not_answer_the_next_one_rings(lab, pbx, tap):
+    # support is rrmemory over 1002 and 1003: after the first one's 10 s, the other
+    lab.phone("1002", mode="noanswer")
+    lab.phone("1003", mode="noanswer")
+    w = Watch(pbx, tap, agents=["1002", "1003"], queues=["support"])
+    caller = lab.call("support", number="555024", abandon_after=13)
+    assert caller.wait(20) == 0 and not caller.answered
+    w.reaches({("queueCount", None, "support"): 0, ("phoneNumber", "1002", None): None,
+               ("phoneNumber", "1003", None): None}, what="the caller abandoned")
+    w.settle(lab)
+    rung = ("555024", "support")
+    numbers = [(e.agent, value(e)) for e in w.events() if e.type == "phoneNumber"]
+    first, second = numbers[0][0], numbers[2][0]
+    assert {first, second} == {"1002", "1003"}
+    assert numbers == [(first, rung), (first, None), (second, rung), (second, None)]
+    assert w.values("queueCount", queue="support") == [1, 0]
+    for agent in (first, second):
+        assert w.values("extensionStatus", agent) == ["ringing", "not_inuse"]
+        assert w.values("queueMemberStatus", agent, "support") == ["ringing", "not_inuse"]
+    # the first stopped ringing before the next one rang
+    assert w.index("extensionStatus", first, val="not_inuse") < w.index(
+        "extensionStatus", second, val="ringing")
+    assert w.keys() == {("queueCount", None, "support")} | {
+        (t, a, q) for a in ("1002", "1003") for t, q in
+        (("phoneNumber", None), ("extensionStatus", None), ("queueMemberStatus", "support"))}
+
+
+def test_busy_agent_rejects_every_ring(lab, pbx, tap, paused):
+    paused("1002", "sales")
+    lab.phone("1001", mode="busy")
+    w = Watch(pbx, tap, agents=["1001"], queues=["sales"])
+    caller = lab.call("sales", number="555015", abandon_after=4)
+    assert caller.wait(20) == 0 and not caller.answered
+    w.reaches({("queueCount", None, "sales"): 0, ("phoneNumber", "1001", None): None},
+              what="the caller abandoned")
+    w.settle(lab)
+    assert w.values("queueCount", queue="sales") == [1, 0]
+    numbers = w.values("phoneNumber", "1001")
+    # one ring attempt per retry (~1 s), each rejected at once (486)
+    assert len(numbers) >= 4 and numbers == [("555015", "sales"), None] * (len(numbers) // 2)
+    assert w.keys() <= {("queueCount", None, "sales"), ("phoneNumber", "1001", None),
+                        ("extensionStatus", "1001", None),
+                        ("queueMemberStatus", "1001", "sales")}, w.dicts()
+    assert not [e for e in w.events() if e.type == "agentComplete"]
+
+
+def test_paused_agent_lets_the_call_wait_until_unpaused(lab, pbx, tap, paused):
+    paused("1002", "sales")
+    w = Watch(pbx, tap, agents=["1001"], queues=["sales"])
+    pbx.queue_action("pause", agent="1001", queue="sales", reason="break")
+    try:
+        w.until(is_("queueMemberStatus", "1001", "sales", status="paused", reason="break"),
+                what="1001 paused")
+        caller = lab.call("sales", number="555016", talk=2)
+        w.until(is_("queueCount", queue="sales", count=1), what="caller queued")
+        # the call waits: 3 s without the agent being rung
+        w.quiet(lambda e: e.agent == "1001", 3, what="event of the paused agent")
+    finally:
+        pbx.queue_action("unpause", agent="1001", queue="sales")
+    w.has(is_("agentComplete", "1001"), what="agentComplete")
+    w.reaches(IDLE_1001_SALES, what="1001 idle again")
+    assert caller.wait(10) == 0
+    w.settle(lab)
+    assert w.values("queueMemberStatus", "1001", "sales") == [
+        ("paused", "break"), "not_inuse", "ringing", "inuse", "not_inuse"]
+    assert w.values("queueCount", queue="sales") == [1, 0]
+    assert w.values("phoneNumber", "1001") == [("555016", "sales"), None]
+    assert w.values("extensionStatus", "1001") == ["ringing", "inuse", "not_inuse"]
+    # unpaused, then rung
+    assert w.index("queueMemberStatus", "1001", "sales", val="not_inuse") < w.index(
+        "phoneNumber", "1001", val=("555016", "sales"))
+    done = next(e for e in w.events() if e.type == "agentComplete")
+    assert done["holdTime"] >= 3 and abs(done["talkTime"] - 2) <= 1
+
+
+def test_direct_call_between_agents(lab, pbx, tap):
+    w = Watch(pbx, tap, agents=["1001", "1002"])
+    assert_intro(w, idle_intro({"1001": "Alice Anders", "1002": "Bob Brown"}, [], {}))
+    call = lab.agent_dial("1001", "1002", talk=3)
+    assert call.wait(10) == 0 and call.answered
+    w.reaches({("phoneNumber", "1001", None): None, ("phoneNumber", "1002", None): None,
+               ("extensionStatus", "1001", None): "not_inuse",
+               ("extensionStatus", "1002", None): "not_inuse"}, what="both idle")
+    w.settle(lab)
+    assert w.values("phoneNumber", "1001") == [("1002", None), None]
+    assert w.values("phoneNumber", "1002") == [("1001", None), None]
+    # each names the other once (the caller id of the dialled phone is known at once)
+    assert [e.to_dict() for e in w.events() if e.type == "phoneNumber" and e["number"]] == [
+        {"type": "phoneNumber", "agent": "1002", "number": "1001", "name": "Alice Anders"},
+        {"type": "phoneNumber", "agent": "1001", "number": "1002", "name": "Bob Brown"},
+    ]
+    assert w.values("extensionStatus", "1002") == ["ringing", "inuse", "not_inuse"]
+    assert w.values("extensionStatus", "1001") == ["inuse", "not_inuse"]
+    assert not [e for e in w.events() if e.type == "agentComplete"]
+
+
+def test_agent_dials_out(lab, pbx, tap):
+    w = Watch(pbx, tap, agents=["1001"])
+    call = lab.agent_dial("1001", "5551234", talk=2)
+    assert call.wait(10) == 0 and call.answered
+    w.reaches({("phoneNumber", "1001", None): None,
+               ("extensionStatus", "1001", None): "not_inuse"}, what="1001 idle")
+    w.settle(lab)
+    assert "5551234" in lab.outside.numbers()
+    assert w.values("phoneNumber", "1001") == [("5551234", None), None]
+    assert w.values("extensionStatus", "1001") == ["inuse", "not_inuse"]
+    assert w.keys() == {("phoneNumber", "1001", None), ("extensionStatus", "1001", None)}
+
+
+def test_agent_offline_and_back(lab, pbx, tap):
+    w = Watch(pbx, tap, agents=["1003"], queues=["support"])
+    lab.stop_phone("1003", wait_unreachable=True)
+    w.reaches({("extensionStatus", "1003", None): "unavailable",
+               ("queueMemberStatus", "1003", "support"): "unavailable"}, what="offline")
+    late = Watch(pbx, None, agents=["1003"], queues=["support"])
+    assert late.intro_state() == {
+        ("agentName", "1003", None): "Carol Clark",
+        ("extensionStatus", "1003", None): "unavailable",
+        ("queueMemberStatus", "1003", "support"): "unavailable",
+        ("queueCount", None, "support"): 0,
+    }
+    late.close()
+    lab.phone("1003")
+    w.reaches({("extensionStatus", "1003", None): "not_inuse",
+               ("queueMemberStatus", "1003", "support"): "not_inuse"}, what="back")
+    w.settle(lab)
+    assert w.values("extensionStatus", "1003") == ["unavailable", "not_inuse"]
+    assert w.values("queueMemberStatus", "1003", "support") == ["unavailable", "not_inuse"]
+    assert w.keys() == {("extensionStatus", "1003", None),
+                        ("queueMemberStatus", "1003", "support")}
+
+
+def test_originated_call_shows_the_dialled_number_once(lab, pbx, tap):
+    # test_commands_live covers originate_call itself; this is the digest's view
+    w = Watch(pbx, tap, agents=["1001"])
+    pbx.originate_call("1001", "5551234", caller_id='"Sales desk" <1001>')
+    w.reaches({("phoneNumber", "1001", None): ("5551234", None),
+               ("extensionStatus", "1001", None): "inuse"}, what="1001 answered")
+    lab_module.wait_until(lambda: "5551234" in lab.outside.numbers(), 10, "outside rung")
+    lab.asterisk.hangup_all()
+    w.reaches({("phoneNumber", "1001", None): None,
+               ("extensionStatus", "1001", None): "not_inuse"}, what="1001 idle")
+    w.settle(lab)
+    # rung with the number it will dial; the Originate's own CallerID name
+    # ("Sales desk"), which Asterisk echoes onto the dialled channel, is no party
+    assert [e.to_dict() for e in w.events() if e.type == "phoneNumber"] == [
+        {"type": "phoneNumber", "agent": "1001", "number": "5551234", "name": None},
+        {"type": "phoneNumber", "agent": "1001", "number": None, "name": None},
+    ]
+    assert w.values("extensionStatus", "1001") == ["ringing", "inuse", "not_inuse"]
