@@ -43,6 +43,7 @@ that logged in last and has not been streamed to yet:
   (``late_ns_max``: the worst lag of a write behind its schedule).
 * ``quit``.
 """
+
 from __future__ import annotations
 
 import os
@@ -158,14 +159,8 @@ def _with_id(pairs: List[Tuple[str, str]], action_id: Optional[str]) -> List[Tup
 def _list(
     action_id: Optional[str], what: str, items: List[List[Tuple[str, str]]], complete: str
 ) -> bytes:
-    out = [
-        _frame(
-            _with_id(
-                [("Response", "Success"), ("EventList", "start"), ("Message", f"{what} will follow")],
-                action_id,
-            )
-        )
-    ]
+    start = [("Response", "Success"), ("EventList", "start"), ("Message", f"{what} will follow")]
+    out = [_frame(_with_id(start, action_id))]
     out += [_frame(_with_id(item, action_id)) for item in items]
     out.append(
         _frame(
@@ -184,21 +179,45 @@ def _queue_status(action_id: Optional[str], queue: Optional[str], member: Option
         if queue is not None and q != queue:
             continue
         items.append(
-            [("Event", "QueueParams"), ("Queue", q), ("Max", "0"), ("Strategy", "ringall"),
-             ("Calls", "0"), ("Holdtime", "0"), ("TalkTime", "0"), ("Completed", "0"),
-             ("Abandoned", "0"), ("ServiceLevel", "0"), ("ServicelevelPerf", "0.0"),
-             ("ServicelevelPerf2", "0.0"), ("Weight", "0")]
+            [
+                ("Event", "QueueParams"),
+                ("Queue", q),
+                ("Max", "0"),
+                ("Strategy", "ringall"),
+                ("Calls", "0"),
+                ("Holdtime", "0"),
+                ("TalkTime", "0"),
+                ("Completed", "0"),
+                ("Abandoned", "0"),
+                ("ServiceLevel", "0"),
+                ("ServicelevelPerf", "0.0"),
+                ("ServicelevelPerf2", "0.0"),
+                ("Weight", "0"),
+            ]
         )
         for a in agents:
             location = PREFIX + a
             if member not in (None, location, NAMES[a]):
                 continue
             items.append(
-                [("Event", "QueueMember"), ("Queue", q), ("Name", NAMES[a]),
-                 ("Location", location), ("StateInterface", location),
-                 ("Membership", "static"), ("Penalty", "0"), ("CallsTaken", "0"),
-                 ("LastCall", "0"), ("LastPause", "0"), ("LoginTime", "0"), ("InCall", "0"),
-                 ("Status", "1"), ("Paused", "0"), ("PausedReason", ""), ("Wrapuptime", "0")]
+                [
+                    ("Event", "QueueMember"),
+                    ("Queue", q),
+                    ("Name", NAMES[a]),
+                    ("Location", location),
+                    ("StateInterface", location),
+                    ("Membership", "static"),
+                    ("Penalty", "0"),
+                    ("CallsTaken", "0"),
+                    ("LastCall", "0"),
+                    ("LastPause", "0"),
+                    ("LoginTime", "0"),
+                    ("InCall", "0"),
+                    ("Status", "1"),
+                    ("Paused", "0"),
+                    ("PausedReason", ""),
+                    ("Wrapuptime", "0"),
+                ]
             )
     return _list(action_id, "Queue status", items, "QueueStatusComplete")
 
@@ -221,8 +240,10 @@ def answer(headers: Dict[str, str]) -> Tuple[bytes, bool]:
         value = "NOT_INUSE" if var.startswith("DEVICE_STATE(") else ""
         reply = [("Response", "Success"), ("Variable", var), ("Value", value)]
     elif action == "devicestatelist":
-        items = [[("Event", "DeviceStateChange"), ("Device", PREFIX + a), ("State", "NOT_INUSE")]
-                 for a in AGENTS]
+        items = [
+            [("Event", "DeviceStateChange"), ("Device", PREFIX + a), ("State", "NOT_INUSE")]
+            for a in AGENTS
+        ]
         return _list(aid, "Device State Changes", items, "DeviceStateListComplete"), False
     elif action == "filter":
         reply = [("Response", "Error"), ("Message", "Permission denied")]

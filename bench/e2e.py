@@ -27,6 +27,7 @@ is system-wide) to the moment the last consumer has the sentinel:
 frames/s = streamed frames (30,246) / time. Contenders run round-robin, best
 of ``--repeat``; "vs fastest peer" = this row's frames/s / the best peer row's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,6 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
-import pbxis  # noqa: E402
 from amiserver import (  # noqa: E402
     AGENTS,
     DEFAULT_FILE,
@@ -54,6 +54,8 @@ from amiserver import (  # noqa: E402
     SENTINEL_QUEUE,
     ServerProcess,
 )
+
+import pbxis  # noqa: E402
 
 TIMEOUT = 120.0  # seconds a single run may take before it counts as failed
 
@@ -127,8 +129,10 @@ def run_pbxis(server: ServerProcess, channels: int) -> Result:
         for t in threads:
             t.join(TIMEOUT)
         t0, frames = _finish(server, max(ends) if all(ends) and not failures else None)
-        note = f"{min(counts)}-{max(counts)} events/channel" if channels > 1 else (
-            f"{counts[0]} events"
+        note = (
+            f"{min(counts)}-{max(counts)} events/channel"
+            if channels > 1
+            else (f"{counts[0]} events")
         )
         return Result((max(ends) - t0) / 1e9, frames, note)
     finally:
@@ -181,7 +185,8 @@ def run_panoramisk(server: ServerProcess) -> Result:
     def on_event(manager: object, event: object) -> None:
         seen[0] += 1
         if event.get("Event") == "QueueCallerJoin" and _is_sentinel(  # type: ignore[attr-defined]
-            "QueueCallerJoin", event.get("Count")  # type: ignore[attr-defined]
+            "QueueCallerJoin",
+            event.get("Count"),  # type: ignore[attr-defined]
         ):
             end[0] = time.monotonic_ns()
             done.set()
@@ -249,7 +254,14 @@ def run_pyst2(server: ServerProcess) -> Result:
             t0, frames = _finish(server, end[0] or None)
             return Result((end[0] - t0) / 1e9, frames, f"{seen[0]} events")
         finally:
-            closer = threading.Thread(target=m.close, daemon=True)
+
+            def close() -> None:
+                try:
+                    m.close()
+                except Exception:  # its reader may have closed the file first
+                    pass
+
+            closer = threading.Thread(target=close, daemon=True)
             closer.start()
             closer.join(5)
 
@@ -263,7 +275,17 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--channels", default="1,100,1000")
     parser.add_argument("--peers", default="asterisk-ami,asterisk-ami-64k,panoramisk,pyst2")
+    parser.add_argument(
+        "--recv-size",
+        type=int,
+        default=0,
+        help="experiment: patch pbxis.transport._RECV_SIZE (bytes per recv) for this run",
+    )
     args = parser.parse_args()
+    if args.recv_size:
+        import pbxis.transport
+
+        pbxis.transport._RECV_SIZE = args.recv_size  # type: ignore[attr-defined]
 
     contenders: List[Tuple[str, bool, Callable[[ServerProcess], Result]]] = []
     for n in [int(x) for x in args.channels.split(",") if x]:
@@ -297,7 +319,8 @@ def main() -> int:
         print(
             f"file: {os.path.abspath(args.file)} ({server.events} events + 1 sentinel)\n"
             f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-            f"load average {os.getloadavg()[0]:.2f}; best of {args.repeat}, round-robin",
+            f"load average {os.getloadavg()[0]:.2f}; best of {args.repeat}, round-robin"
+            + (f"; pbxis recv size patched to {args.recv_size}" if args.recv_size else ""),
             flush=True,
         )
         for _ in range(args.repeat):
@@ -311,8 +334,10 @@ def main() -> int:
     peer_rates = [best[label].rate for label, is_peer, _ in contenders if is_peer and label in best]
     fastest = max(peer_rates) if peer_rates else None
     print()
-    print(f"{'contender':30} {'best s':>7} {'frames/s':>10} {'median/s':>10} "
-          f"{'vs fastest peer':>15}  delivered")
+    print(
+        f"{'contender':30} {'best s':>7} {'frames/s':>10} {'median/s':>10} "
+        f"{'vs fastest peer':>15}  delivered"
+    )
     for label, _, _ in contenders:
         if label not in best:
             print(f"{label:30} {'failed':>7}")

@@ -18,6 +18,7 @@ sales/support, so every event goes to every channel (the worst case).
 Reports p50/p90/p99/max over all (channel, marker) pairs; every marker must
 reach every channel.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,6 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
-import pbxis  # noqa: E402
 from amiserver import (  # noqa: E402
     AGENTS,
     DEFAULT_FILE,
@@ -43,6 +43,8 @@ from amiserver import (  # noqa: E402
     SENTINEL_QUEUE,
     ServerProcess,
 )
+
+import pbxis  # noqa: E402
 
 TIMEOUT = 60.0
 
@@ -142,7 +144,9 @@ def main() -> int:
         for n in [int(x) for x in args.channels.split(",") if x]:
             gc.collect()
             r = run(server, n, args.rate, slots, args.marker_every)
-            seen = f"{r['seen_min']}" + (f"-{r['seen_max']}" if r["seen_max"] != r["seen_min"] else "")
+            seen = str(r["seen_min"])
+            if r["seen_max"] != r["seen_min"]:
+                seen += f"-{r['seen_max']}"
             print(
                 f"{n:>8} {r['markers']:>8} {seen:>13} {r['p50']:7.2f} {r['p90']:7.2f} "
                 f"{r['p99']:7.2f} {r['max']:7.2f} {r['late_ms']:18.2f}"

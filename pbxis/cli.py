@@ -1,141 +1,94 @@
 """The ``pbxis`` command: watch, status, originate, queue, demo (layer 5).
 
-Connection from ``--url ami://user:secret@host:port`` or ``$PBXIS_URL``; the
-secret is never printed. Errors are one line on stderr and a non-zero exit.
+The connection comes from ``--url ami://user:secret@host:port`` or
+``$PBXIS_URL``; the secret is never printed. Every error is one line on
+stderr and a non-zero exit status (1: pbxis or network error, 2: usage),
+never a traceback. ``demo`` runs ``watch`` on the built-in simulated PBX
+(``pbxis.sim``), so it needs no Asterisk.
+
+May import: ``pbxis.client``, ``pbxis.notebook``, ``pbxis.sim``, the stdlib.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import queue
+import shutil
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import List, Optional, TextIO
+from urllib.parse import urlsplit
 
 from . import __version__
 from .client import Pbx, connect
 from .errors import PBXISError
-from .events import Event
+from .notebook import Board, discover
 
 __all__ = ["main", "Board"]
 
-_STATUS_TEXT = {
-    "not_inuse": "ready",
-    "inuse": "talking",
-    "ringing": "ringing",
-    "ringinuse": "ring+talk",
-    "busy": "busy",
-    "onhold": "on hold",
-    "unavailable": "offline",
-    "unknown": "?",
-    "loggedoff": "-",
-    "paused": "paused",
-}
+#: Exit statuses.
+OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+
+#: Terminal control: home, clear to end of line, clear to end of screen.
+_HOME, _EOL, _EOS, _CLEAR = "\x1b[H", "\x1b[K", "\x1b[J", "\x1b[2J"
 
 
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+def _where(url: str) -> str:
+    """``ami://user@host:port``: the URL without its secret (or anything else)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        user = f"{parts.username}@" if parts.username else ""
+        return f"{parts.scheme}://{user}{host}{port}"
+    except ValueError:
+        return "the given URL"
 
 
-class Board:
-    """The watch table's state, built from pbxis events (no I/O)."""
+class _Screen:
+    """Redraws a block of text in place on a terminal; prints it once otherwise."""
 
-    def __init__(self, agents: Sequence[str], queues: Sequence[str]) -> None:
-        self.agents = list(agents)
-        self.queues = list(queues)
-        self.names: Dict[str, str] = {}
-        self.extension: Dict[str, str] = {}
-        self.member: Dict[tuple[str, str], str] = {}
-        self.number: Dict[str, str] = {}
-        self.count: Dict[str, int] = {}
-        self.completed: Dict[str, int] = {}
-        self.note = ""
+    def __init__(self, out: TextIO, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self._first = True
 
-    def apply(self, ev: Event) -> None:
-        """Fold one event into the table."""
-        t = ev.type
-        if t == "agentName" and ev.agent:
-            self.names[ev.agent] = ev["name"] or ""
-        elif t == "extensionStatus" and ev.agent:
-            self.extension[ev.agent] = ev["status"]
-        elif t == "queueMemberStatus" and ev.agent and ev.queue:
-            status = ev["status"]
-            if status == "paused" and ev.get("reason"):
-                status = f"paused:{ev['reason']}"
-            self.member[(ev.agent, ev.queue)] = status
-        elif t == "phoneNumber" and ev.agent:
-            number = ev.get("number")
-            if number is None:
-                self.number.pop(ev.agent, None)
-            else:
-                via = f" ({ev.queue})" if ev.queue else ""
-                name = ev.get("name")
-                shown = f" {name}" if name and name != number else ""
-                self.number[ev.agent] = f"{number}{shown}{via}"
-        elif t == "queueCount" and ev.queue:
-            self.count[ev.queue] = ev["count"]
-        elif t == "agentComplete" and ev.agent:
-            self.completed[ev.agent] = self.completed.get(ev.agent, 0) + 1
-        elif t in ("connectionLost", "connectionRestored", "eventsDropped"):
-            self.note = f"{time.strftime('%H:%M:%S')} {t}"
+    def draw(self, text: str) -> None:
+        if not self.live:
+            return
+        width = shutil.get_terminal_size().columns
+        lines = [line[:width] for line in text.split("\n")]  # a wrapped line would scroll
+        prefix = _CLEAR + _HOME if self._first else _HOME
+        self._first = False
+        self.out.write(prefix + "".join(line + _EOL + "\n" for line in lines) + _EOS)
+        self.out.flush()
 
-    def render(self) -> str:
-        """The table as text."""
-        head = ["agent", "name", "phone", "caller"] + self.queues + ["done"]
-        rows = [head]
-        for agent in self.agents:
-            row = [
-                agent,
-                self.names.get(agent, ""),
-                _STATUS_TEXT.get(self.extension.get(agent, ""), self.extension.get(agent, "")),
-                self.number.get(agent, ""),
-            ]
-            for q in self.queues:
-                status = self.member.get((agent, q), "")
-                row.append(_STATUS_TEXT.get(status, status))
-            row.append(str(self.completed.get(agent, 0)))
-            rows.append(row)
-        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        waiting = ", ".join(f"{q}: {self.count.get(q, 0)}" for q in self.queues)
-        lines.append("")
-        lines.append(f"waiting callers  {waiting}")
-        if self.note:
-            lines.append(self.note)
-        return "\n".join(lines)
-
-
-def _discover(pbx: Pbx, agents: List[str], queues: List[str]) -> tuple[List[str], List[str]]:
-    if agents and queues:
-        return agents, queues
-    status = pbx.queue_status()
-    if not queues:
-        queues = sorted(q["queue"] for q in status)
-    if not agents:
-        found = {m["agent"] for q in status if q["queue"] in queues for m in q["members"]
-                 if m["agent"]}
-        agents = sorted(found)
-    return agents, queues
+    def final(self, text: str) -> None:
+        if self.live:
+            self.draw(text)
+        else:
+            self.out.write(text + "\n")
+            self.out.flush()
 
 
 def _watch(pbx: Pbx, agents: List[str], queues: List[str], as_json: bool,
-           seconds: Optional[float], out: TextIO) -> int:
-    agents, queues = _discover(pbx, agents, queues)
+           seconds: Optional[float], out: TextIO, title: str) -> int:
+    """Follow the agents and queues until ``seconds`` pass, Ctrl-C, or the pbx closes."""
+    agents, queues = discover(pbx, agents, queues)
     board = Board(agents, queues)
-    live = not as_json and out.isatty()
+    screen = _Screen(out, live=not as_json and out.isatty())
     deadline = None if seconds is None else time.monotonic() + seconds
     last_draw = 0.0
     dirty = True
+
+    def text() -> str:
+        return f"{title}  {time.strftime('%H:%M:%S')}\n\n{board.render()}"
+
     with pbx.event_channel(agents=agents, queues=queues) as channel:
         while True:
-            timeout = 0.2
+            timeout = 0.5
             if deadline is not None:
                 timeout = min(timeout, deadline - time.monotonic())
                 if timeout <= 0:
@@ -154,22 +107,20 @@ def _watch(pbx: Pbx, agents: List[str], queues: List[str], as_json: bool,
                 board.apply(ev)
                 dirty = True
             now = time.monotonic()
-            if not as_json and dirty and (now - last_draw > 0.1 or not live):
-                if live:
-                    out.write("\x1b[H\x1b[2J" + board.render() + "\n")
-                    out.flush()
-                    dirty = False
-                    last_draw = now
-        if not as_json and not live:
-            out.write(board.render() + "\n")
-    return 0
+            # Redraw at most 10 times a second, and every second for the clock.
+            if (dirty and now - last_draw >= 0.1) or now - last_draw >= 1.0:
+                screen.draw(text())
+                dirty, last_draw = False, now
+    if not as_json:
+        screen.final(text())
+    return OK
 
 
 def _status(pbx: Pbx, queue_name: Optional[str], as_json: bool, out: TextIO) -> int:
-    status = pbx.queue_status(queue_name)
+    status = sorted(pbx.queue_status(queue_name), key=lambda q: str(q["queue"]))
     if as_json:
         out.write(json.dumps(status, indent=2) + "\n")
-        return 0
+        return OK
     for q in status:
         out.write(f"{q['queue']}: {len(q['entries'])} waiting, {q.get('completed')} completed, "
                   f"{q.get('abandoned')} abandoned\n")
@@ -179,31 +130,44 @@ def _status(pbx: Pbx, queue_name: Optional[str], as_json: bool, out: TextIO) -> 
                       f"{m['status']}{paused}\n")
         for e in q["entries"]:
             out.write(f"  caller {e['callerIdNum']} waiting {e['wait']} s\n")
-    return 0
+    return OK
+
+
+def _split(text: str) -> List[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pbxis", description="Asterisk call-center state over AMI.")
+    p = argparse.ArgumentParser(
+        prog="pbxis", description="Asterisk call-center state over AMI.",
+        epilog="Try it without Asterisk: pbxis demo")
     p.add_argument("--version", action="version", version=f"pbxis {__version__}")
-    p.add_argument("--url", default=os.environ.get("PBXIS_URL"),
-                   help="ami://user:secret@host:port (default: $PBXIS_URL)")
-    p.add_argument("--prefix", default="PJSIP/", help="agent location prefix (default PJSIP/)")
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--url", default=None,
+                   help="ami://user:secret@host:port, amis:// for TLS; options as a query, "
+                        "e.g. ?auth=md5 (default: $PBXIS_URL)")
+    p.add_argument("--prefix", default="PJSIP/",
+                   help="agent location prefix (default: PJSIP/)")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="log to stderr (-v: info, -vv: debug with AMI frames)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
 
-    def scope_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--agents", default="", help="comma-separated agents (default: all)")
+    def watch_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--agents", default="", help="comma-separated agents (default: all "
+                        "members of the queues)")
         sp.add_argument("--queues", default="", help="comma-separated queues (default: all)")
         sp.add_argument("--json", action="store_true", help="print events as JSON lines")
-        sp.add_argument("--seconds", type=float, default=None, help="stop after N seconds")
+        sp.add_argument("--seconds", type=float, default=None,
+                        help="stop after this many seconds (default: run until Ctrl-C)")
 
-    scope_args(sub.add_parser("watch", help="live table of agents and queues"))
-    sp = sub.add_parser("status", help="queue status once")
-    sp.add_argument("--queue", default=None)
-    sp.add_argument("--json", action="store_true")
-    sp = sub.add_parser("originate", help="ring an agent, then dial a number")
+    watch_args(sub.add_parser("watch", help="live table of agents and queues (or --json events)"))
+    sp = sub.add_parser("status", help="print the queues, their members and waiting callers")
+    sp.add_argument("--queue", default=None, help="only this queue")
+    sp.add_argument("--json", action="store_true", help="print JSON")
+    sp = sub.add_parser("originate", help="ring an agent's phone, then dial a number")
     sp.add_argument("agent")
     sp.add_argument("phone")
-    sp.add_argument("--caller-id", default=None)
+    sp.add_argument("--caller-id", default=None, help='e.g. \'"Sales" <1000>\'')
     sp = sub.add_parser("queue", help="log an agent on/off a queue, pause, unpause")
     sp.add_argument("action", choices=["add", "remove", "pause", "unpause"])
     sp.add_argument("agent")
@@ -211,51 +175,87 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", default=None, help="member name (add)")
     sp.add_argument("--reason", default=None, help="pause reason")
     sp = sub.add_parser("demo", help="watch a simulated call center (no Asterisk needed)")
-    scope_args(sp)
-    sp.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    watch_args(sp)
+    sp.add_argument("--speed", type=float, default=1.0,
+                    help="simulated seconds per real second (default: 1)")
+    sp.add_argument("--scenario", default="busy",
+                    help="a pbxis.sim scenario (default: busy, random traffic)")
     return p
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command's own stderr handler (one, however often ``main`` runs)."""
+
+
+def _logging(verbose: int) -> None:
+    logger = logging.getLogger("pbxis")
+    for old in [h for h in logger.handlers if isinstance(h, _Handler)]:
+        logger.removeHandler(old)
+    handler = _Handler(sys.stderr)
+    handler.setFormatter(logging.Formatter("pbxis: %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    # Quiet by default: a warning would scribble over the live table (which
+    # shows connectionLost/connectionRestored itself).
+    logger.setLevel({0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG))
+    logger.propagate = False
+
+
 def main(argv: Optional[List[str]] = None, out: Optional[TextIO] = None) -> int:
-    """Run the ``pbxis`` command; returns the exit status."""
+    """Run the ``pbxis`` command with ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns the exit status: 0 ok, 1 error (one line on stderr), 2 usage,
+    130 interrupted. ``out`` replaces stdout (tests).
+    """
     args = _parser().parse_args(argv)
     out = out or sys.stdout
+    _logging(args.verbose)
     server = None
+    url: Optional[str] = args.url or os.environ.get("PBXIS_URL") or None
     try:
-        url = args.url
         if args.command == "demo":
-            from .sim import serve
+            from . import sim
 
-            server = serve(port=0, scenario_name="busy", speed=args.speed)
+            if args.scenario not in sim.scenario.names():
+                sys.stderr.write(f"pbxis: unknown scenario {args.scenario!r}; known: "
+                                 f"{', '.join(sim.scenario.names())}\n")
+                return USAGE
+            server = sim.serve(port=0, scenario_name=args.scenario, speed=args.speed)
             url = server.url()
-        if not url:
+            title = f"pbxis demo: simulated PBX, scenario {args.scenario} (Ctrl-C stops)"
+        elif not url:
             sys.stderr.write("pbxis: no AMI URL: pass --url ami://user:secret@host:port "
                              "or set PBXIS_URL (or try: pbxis demo)\n")
-            return 2
+            return USAGE
+        else:
+            title = f"pbxis watch {_where(url)} (Ctrl-C stops)"
         with connect(url, location_prefix=args.prefix) as pbx:
             if args.command in ("watch", "demo"):
-                agents = [a for a in args.agents.split(",") if a]
-                queues = [q for q in args.queues.split(",") if q]
-                return _watch(pbx, agents, queues, args.json, args.seconds, out)
+                return _watch(pbx, _split(args.agents), _split(args.queues), args.json,
+                              args.seconds, out, title)
             if args.command == "status":
                 return _status(pbx, args.queue, args.json, out)
             if args.command == "originate":
                 action_id = pbx.originate_call(args.agent, args.phone, caller_id=args.caller_id)
-                out.write(f"originate sent: {action_id}\n")
-                return 0
+                out.write(f"originate sent: {action_id} (a failure shows in "
+                          "`pbxis watch --json` as originateFailed)\n")
+                return OK
             paused = {"pause": True, "unpause": False}.get(args.action)
             pbx.queue_action(args.action, agent=args.agent, queue=args.queue,
                              member_name=args.name, paused=paused, reason=args.reason)
             out.write(f"{args.action} {args.agent} {args.queue}: ok\n")
-            return 0
+            return OK
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `pbxis watch --json | head`): stop quietly.
+        if out is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return OK
     except (PBXISError, ValueError, OSError) as exc:
-        where = f" ({_redact(args.url)})" if args.url else ""
+        where = f" ({_where(url)})" if url and args.command != "demo" else ""
         sys.stderr.write(f"pbxis: {exc}{where}\n")
-        return 1
+        return FAILED
     finally:
         if server is not None:
             server.stop()
-
-

@@ -33,6 +33,12 @@ from .events import CONNECTION_LOST, CONNECTION_RESTORED, Event
 from .protocol import Frame, Message, encode_action
 from .scope import Scope
 from .transport import Link
+from .versions import (
+    BRIDGE_WAIT,
+    FALLBACK_EVENT_MASK,
+    FILTER_LEAK_LIMIT,
+    PAUSE_REASON_AFTER_ADD,
+)
 
 __all__ = ["Pbx", "connect"]
 
@@ -50,6 +56,13 @@ _CLIENT_EVENTS = frozenset({"Shutdown", "ParkedCall", "FullyBooted"})
 #: Seconds Asterisk gets to close the connection after ``Event: Shutdown``
 #: (it normally does within a second) before pbxis drops it itself.
 SHUTDOWN_GRACE = 10.0
+
+#: Seconds a reconnect waits for ``Event: FullyBooted`` before restoring
+#: anyway. Asterisk accepts AMI logins while it still loads its modules; a
+#: restore then would ask app_queue before it has read queues.conf (seen
+#: after ``core restart now`` in tests/live/test_resilience_live.py). A
+#: booted Asterisk sends FullyBooted right after the login response.
+BOOT_WAIT = 10.0
 
 _Callback = Callable[[Union[ActionResult, BaseException]], None]
 
@@ -80,8 +93,14 @@ class Pbx:
         self._held: Optional[List[Event]] = None
         self._lost_announced = False
         self._shutting_down = False
+        self._booting = 0  # the restore token waiting for FullyBooted, 0: none
         #: How the current session is narrowed: "filter", "eventmask" or "none".
         self._narrowing = "none"
+        #: The parser's skip count once every Filter of the session was
+        #: acknowledged; None while not checking (see _check_filter).
+        self._filter_baseline: Optional[int] = None
+        #: Notified under _state_lock whenever frames were digested.
+        self._digested = threading.Condition(self._state_lock)
         self._wanted = frozenset(self._digest.handled_events) | _CLIENT_EVENTS
         self._link = Link(options, self, wanted=lambda: self._wanted)
 
@@ -137,10 +156,11 @@ class Pbx:
         with self._state_lock:
             self._shutting_down = False
             self._narrowing = "none"
+            self._filter_baseline = None
         self._narrow()
         with self._state_lock:
             if reconnected:
-                self._begin_restore()
+                self._await_boot()
             elif not self._closed:
                 self._ready = True
         if leftovers:
@@ -155,6 +175,7 @@ class Pbx:
         """
         with self._state_lock:
             self._ready = False
+            self._booting = 0
             self._restore_token += 1
             if not self._lost_announced:
                 self._lost_announced = True
@@ -182,6 +203,9 @@ class Pbx:
                     out.extend(events)
             if out:
                 self._publish(out)
+            if self._filter_baseline is not None:
+                self._check_filter()
+            self._digested.notify_all()
 
     def _client_event(self, name: str, msg: Message) -> None:
         if name == "Shutdown":
@@ -192,6 +216,10 @@ class Pbx:
             self._ready = False
             self._shutting_down = True
             self._link.expect_eof(SHUTDOWN_GRACE)
+        elif name == "FullyBooted":
+            if self._booting:
+                self._booting = 0
+                self._begin_restore()
         elif name == "ParkedCall":
             parkee = msg.get("ParkeeChannel") or ""
             with self._pending_lock:
@@ -246,35 +274,41 @@ class Pbx:
         filters (VarSet of the recording variable only); when the user may
         not filter (no ``system`` write permission), the ``Events`` class
         mask. Runs before the restore queries, so their answers come after.
+        Once every Filter is acknowledged, :meth:`_check_filter` watches that
+        unwanted events really stop (Asterisk 16 acknowledges a Filter form
+        it does not apply, see ``pbxis.versions.FILTER_WHITELIST``).
         """
         if not self.options.server_filter:
             return
         name, headers = commands.server_filter(self._wanted)
+        unanswered = [1 + len(self._digest.narrow_filters)]
+
+        def answered() -> None:
+            # Every Filter answered: from here on the parser skips only what
+            # the filters let through although they should not have.
+            unanswered[0] -= 1
+            if unanswered[0] == 0 and self._narrowing == "filter":
+                self._filter_baseline = self._link.skipped
 
         def whitelisted(result: Union[ActionResult, BaseException]) -> None:
             if not isinstance(result, ActionResult):
                 return
             if result.ok:
                 self._narrowing = "filter"
+                answered()
                 return
             logger.info(
                 "Asterisk refused Filter (%s); narrowing by event class instead",
                 result.response.get("Message"),
             )
-            mask_name, mask_headers = commands.event_mask()
-            try:
-                self._send_internal(mask_name, mask_headers, masked)
-            except NotConnectedError:
-                pass
-
-        def masked(result: Union[ActionResult, BaseException]) -> None:
-            if isinstance(result, ActionResult) and result.ok:
-                self._narrowing = "eventmask"
+            self._mask()
 
         def narrowed(event: str, result: Union[ActionResult, BaseException]) -> None:
             # Runs on the reader thread, which owns the parser.
-            if isinstance(result, ActionResult) and result.ok:
-                self._link.set_wanted(self._wanted | {event})
+            if isinstance(result, ActionResult):
+                if result.ok:
+                    self._link.set_wanted(self._wanted | {event})
+                answered()
 
         try:
             self._send_internal(name, headers, whitelisted)
@@ -284,6 +318,43 @@ class Pbx:
                 )
         except NotConnectedError:
             pass
+
+    def _mask(self) -> None:
+        """Narrow by event class (``Events`` EventMask needs no permission)."""
+
+        def masked(result: Union[ActionResult, BaseException]) -> None:
+            if isinstance(result, ActionResult) and result.ok:
+                self._narrowing = "eventmask"
+
+        name, headers = commands.event_mask()
+        try:
+            self._send_internal(name, headers, masked)
+        except NotConnectedError:
+            pass
+
+    def _check_filter(self) -> None:
+        """An acknowledged Filter must work: fall back to the class mask if not.
+
+        Runs on the reader thread (under ``_state_lock``) whenever frames
+        arrive while armed (a response, a wanted event: an unapplied filter
+        lets plenty of both through). Every event the parser skips after all
+        Filters were answered is one the whitelist let through; past
+        ``FILTER_LEAK_LIMIT`` of them the Filter is taken as not applied.
+        """
+        assert self._filter_baseline is not None
+        leaked = self._link.skipped - self._filter_baseline
+        if leaked < FILTER_LEAK_LIMIT:
+            return
+        self._filter_baseline = None
+        self._narrowing = "none"
+        logger.warning(
+            "Asterisk (%s) acknowledged the event Filter but does not apply it "
+            "(%d unwanted events since); narrowing by event class (EventMask %s) instead",
+            self._link.banner,
+            leaked,
+            FALLBACK_EVENT_MASK,
+        )
+        self._mask()
 
     def _send_query(self, query: Query, callback: _Callback) -> None:
         try:
@@ -331,6 +402,28 @@ class Pbx:
             self._restore_pending -= 1
             if self._restore_pending == 0:
                 self._finish_restore()
+
+    def _await_boot(self) -> None:
+        """After a reconnect: hold updates from now on, and restore once
+        Asterisk says it is fully booted (or after ``BOOT_WAIT`` seconds).
+        Caller holds ``_state_lock``; runs on the reader thread."""
+        self._restore_token += 1
+        token = self._booting = self._restore_token
+        if self._held is None:
+            self._held = []
+        self._digest.begin_restore()  # state changes now wait for the restore's net result
+
+        def timeout() -> None:
+            with self._state_lock:
+                if self._booting == token:
+                    logger.warning(
+                        "no FullyBooted from Asterisk within %g s of the login; restoring anyway",
+                        BOOT_WAIT,
+                    )
+                    self._booting = 0
+                    self._begin_restore()
+
+        self._link.call_later(BOOT_WAIT, timeout)
 
     def _begin_restore(self) -> None:
         """Send the restore queries; state events are held until they all answered.
@@ -565,6 +658,8 @@ class Pbx:
         call within ``timeout`` seconds it returns to the agent.
         """
         parkee, agent_channel = self._resolve(agent_or_channel)
+        if agent_channel is not None:
+            self._await_bridge(agent_channel, parkee)
         name, headers = commands.park(parkee, agent_channel, timeout)
         waiter: Future[str] = Future()
         with self._pending_lock:
@@ -578,6 +673,16 @@ class Pbx:
             with self._pending_lock:
                 if self._parked.get(parkee) is waiter:
                     del self._parked[parkee]
+
+    def _await_bridge(self, channel: str, other: str) -> None:
+        """Wait up to ``BRIDGE_WAIT`` s until the model has both legs in one bridge.
+
+        Asterisk 16 reports the agent's phone in use before it bridges a
+        queue call; a Park in between strands the agent's leg
+        (``pbxis.versions.BRIDGE_WAIT``). Returns at once when bridged.
+        """
+        with self._digested:
+            self._digested.wait_for(lambda: self._digest.bridged_with(channel, other), BRIDGE_WAIT)
 
     def queue_action(
         self,
@@ -606,6 +711,12 @@ class Pbx:
             penalty=penalty,
         )
         commands.check_result(self._request(name, headers), name)
+        if name == "QueueAdd" and paused and reason and PAUSE_REASON_AFTER_ADD:
+            # Asterisk 16 ignores QueueAdd's Reason (pbxis.versions): say it again.
+            name, headers = commands.queue_action(
+                "pause", location=location, queue=queue, reason=reason
+            )
+            commands.check_result(self._request(name, headers), name)
 
     def queue_status(self, queue: Optional[str] = None) -> List[Dict[str, Any]]:
         """Asterisk's current view of the queues (one ``QueueStatus`` round trip).

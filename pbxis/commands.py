@@ -13,6 +13,13 @@ from .actions import ActionResult
 from .config import check_value
 from .errors import ActionError
 from .protocol import Message
+from .versions import (
+    FALLBACK_EVENT_MASK,
+    FILTER_WHITELIST,
+    MEMBER_LIST_IFACE,
+    MEMBER_LIST_NAME,
+    MEMBER_STATUSES,
+)
 
 __all__ = [
     "Action",
@@ -38,9 +45,6 @@ __all__ = [
 
 Headers = List[Tuple[str, Any]]
 Action = Tuple[str, Headers]
-
-#: Event classes pbxis needs when the manager user may not use ``Filter``.
-FALLBACK_EVENT_MASK = "agent,call,system"
 
 
 def _text(name: str, value: Any, *, allow_empty: bool = False) -> str:
@@ -84,15 +88,16 @@ def login_md5(username: str, key: str, events: bool = True) -> Action:
 def server_filter(event_names: Iterable[str]) -> Action:
     """One ``Filter`` whitelist for the given event names.
 
-    Uses the legacy regex form, which Asterisk 16 and 22 both understand
-    (shared/ami-transcripts/l2-busy-filter.actions shows it on 22). The regex
-    runs over the whole event text, which starts with the ``Event:`` line.
+    Uses the legacy regex form (``pbxis.versions.FILTER_WHITELIST``), the
+    one Asterisk 16 and 22 both apply. The regex runs over the whole event
+    text, which starts with the ``Event:`` line.
     """
     names = sorted(set(event_names))
     for name in names:
         if not name.isalnum():
             raise ValueError(f"event name {name!r} is not alphanumeric")
-    return "Filter", [("Operation", "Add"), ("Filter", f"^Event: ({'|'.join(names)})[[:space:]]")]
+    regex = FILTER_WHITELIST.format(names="|".join(names))
+    return "Filter", [("Operation", "Add"), ("Filter", regex)]
 
 
 def event_mask(mask: str = FALLBACK_EVENT_MASK) -> Action:
@@ -283,12 +288,6 @@ def check_result(result: ActionResult, what: str) -> ActionResult:
     return result
 
 
-_MEMBER_STATUS = {
-    "0": "unknown", "1": "not_inuse", "2": "inuse", "3": "busy", "4": "invalid",
-    "5": "unavailable", "6": "ringing", "7": "ringinuse", "8": "onhold",
-}
-
-
 def _int(value: Optional[str]) -> Optional[int]:
     try:
         return int(value) if value not in (None, "") else None
@@ -321,7 +320,7 @@ def queue_status_dicts(events: Sequence[Message], location_prefix: str) -> List[
             continue
         queue = queues.setdefault(name, {"queue": name, "members": [], "entries": []})
         if kind == "QueueMember":
-            location = msg.get("Location") or msg.get("Interface") or ""
+            location = next((msg[h] for h in MEMBER_LIST_IFACE if msg.get(h)), "")
             state = msg.get("StateInterface") or ""
             agent = None
             for iface in (location, state):
@@ -331,12 +330,12 @@ def queue_status_dicts(events: Sequence[Message], location_prefix: str) -> List[
             queue["members"].append({
                 "agent": agent,
                 "location": location,
-                "name": msg.get("Name") or msg.get("MemberName"),
+                "name": next((msg[h] for h in MEMBER_LIST_NAME if msg.get(h)), None),
                 "membership": msg.get("Membership"),
                 "penalty": _int(msg.get("Penalty")),
                 "callsTaken": _int(msg.get("CallsTaken")),
                 "inCall": msg.get("InCall") == "1",
-                "status": _MEMBER_STATUS.get(msg.get("Status") or "0", "unknown"),
+                "status": MEMBER_STATUSES.get(msg.get("Status") or "0", "unknown"),
                 "paused": msg.get("Paused") == "1",
                 "pausedReason": msg.get("PausedReason") or None,
             })

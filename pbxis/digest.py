@@ -371,6 +371,12 @@ class Digest(QueueDigest, CallDigest):
         a = self.model.agents.get(agent)
         return [] if a is None else [self._info(c) for c in a.calls.values()]
 
+    def bridged_with(self, channel: str, other: str) -> bool:
+        """True when the model has ``channel`` and ``other`` in one bridge."""
+        call = self.model.calls.get(channel)
+        bridge = None if call is None else call.bridge
+        return bridge is not None and other in self.model.bridges.get(bridge, ())
+
     def all_calls(self) -> list[CallInfo]:
         """Every tracked agent's live calls."""
         return [self._info(c) for c in self.model.calls.values()]

@@ -51,6 +51,10 @@ __all__ = ["CallDigest", "PendingOriginate"]
 
 Headers = dict[str, str]
 
+#: How ``Status ... Variables:`` reports a variable the channel does not have
+#: (live Asterisk 22: ``Variable: QUEUENAME=(null)`` on an originated call).
+UNSET_VAR = "(null)"
+
 #: Bounds that keep the model finite even if Asterisk's events go missing.
 MAX_CALLS_PER_AGENT = 32
 MAX_PENDING = 1024
@@ -405,7 +409,8 @@ class CallDigest:
         number = h.get("ConnectedLineNum")
         own = (agent, h.get("CallerIDNum"))
         if number is not None and number not in UNKNOWN_IDS and number not in own:
-            call.number, call.name = number, _name(h.get("ConnectedLineName"))
+            call.number = number
+            call.name = _party_name(h.get("ConnectedLineName"), h.get("CallerIDName"))
         elif call.number is None and _dialled(h.get("Exten")):
             call.number = h.get("Exten")
         if queue is not None:
@@ -426,8 +431,12 @@ class CallDigest:
             if h.get("Event") != "Status" or h.get("Channel") != channel:
                 continue
             found = True
-            variables = dict(v.partition("=")[::2] for v in ev.getall("Variable"))
-            self._channel_info(h, variables.get("QUEUENAME") or None, variables.get("BRIDGEPEER"))
+            variables = {
+                name: value
+                for name, _, value in (v.partition("=") for v in ev.getall("Variable"))
+                if value and value != UNSET_VAR
+            }
+            self._channel_info(h, variables.get("QUEUENAME"), variables.get("BRIDGEPEER"))
         if not found:
             call = self.model.calls.get(channel)
             if call is not None:

@@ -1,17 +1,39 @@
 """The tracked state (agents, queue memberships, queues, calls) as plain data,
 and the AMI vocabulary that maps Asterisk's codes and header names onto it.
 
-Layer 1: imports only the stdlib. No events, no I/O, no locks: the digest
-(``pbxis.digest``) mutates this model and decides what to publish.
+Layer 1: imports only the stdlib and ``pbxis.versions``. No events, no I/O,
+no locks: the digest (``pbxis.digest``) mutates this model and decides what to
+publish.
 
 Everything that differs between Asterisk versions (header names, status
-codes) lives in the "AMI vocabulary" section below and nowhere else.
+codes) lives in ``pbxis.versions`` and nowhere else; this module re-exports
+the vocabulary the digest reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+# The AMI vocabulary lives in pbxis.versions (every version difference in one
+# place); re-exported here for the digest.
+from .versions import (
+    APP_DATA,
+    BRIDGE_ID,
+    DEVICE_STATES,
+    DOWN_STATE,
+    MEMBER_EVENT_IFACE,
+    MEMBER_EVENT_NAME,
+    MEMBER_LIST_IFACE,
+    MEMBER_LIST_NAME,
+    MEMBER_STATUSES,
+    ORIGINATE_REASONS,
+    QUEUE_APP,
+    QUEUE_LEG_APP,
+    RECORDING_VARS,
+    UNKNOWN_IDS,
+    UP_STATE,
+)
 
 __all__ = [
     "DEVICE_STATES",
@@ -40,71 +62,6 @@ __all__ = [
     "Queue",
     "Model",
 ]
-
-# --------------------------------------------------------------------------
-# AMI vocabulary (Asterisk 22 as recorded in shared/ami-transcripts; 13-21
-# use the same names). Header-name tuples list alternatives, first present
-# wins, so an older spelling is one more entry here.
-# --------------------------------------------------------------------------
-
-#: ``DeviceStateChange State`` / ``DEVICE_STATE()`` / ``DeviceStateList`` words
-#: -> extensionStatus words (API.md §4). INVALID (no such device) reads as offline.
-DEVICE_STATES: Mapping[str, str] = {
-    "NOT_INUSE": "not_inuse",
-    "INUSE": "inuse",
-    "BUSY": "busy",
-    "INVALID": "unavailable",
-    "UNAVAILABLE": "unavailable",
-    "RINGING": "ringing",
-    "RINGINUSE": "ringinuse",
-    "ONHOLD": "onhold",
-    "UNKNOWN": "unknown",
-}
-
-#: ``Status`` of QueueMember / QueueMemberStatus (ast_device_state codes,
-#: asterisk-22-notes.md "Member Status codes") -> queueMemberStatus words.
-MEMBER_STATUSES: Mapping[str, str] = {
-    "0": "unknown",
-    "1": "not_inuse",
-    "2": "inuse",
-    "3": "busy",
-    "4": "unavailable",  # AST_DEVICE_INVALID
-    "5": "unavailable",
-    "6": "ringing",
-    "7": "ringinuse",
-    "8": "onhold",
-}
-
-#: ``OriginateResponse Reason`` (an AST_CONTROL code) -> words. Observed on 22:
-#: 0 (no such endpoint / unreachable: fails at once), 3 (no answer), 4 (answered).
-ORIGINATE_REASONS: Mapping[str, str] = {
-    "0": "failed: no such endpoint, or the endpoint is unreachable",
-    "1": "hung up",
-    "3": "no answer",
-    "5": "busy",
-    "8": "congestion",
-}
-
-#: Member interface in QueueMemberStatus/Added/Removed/Pause/Penalty, AgentCalled,
-#: AgentConnect, AgentComplete (12+: Interface; 1.8-11 QueueMemberStatus: Location).
-MEMBER_EVENT_IFACE = ("Interface", "Location")
-MEMBER_EVENT_NAME = ("MemberName", "Name")
-#: The same in QueueStatus's QueueMember list items (Name/Location on every version).
-MEMBER_LIST_IFACE = ("Location", "Interface")
-MEMBER_LIST_NAME = ("Name", "MemberName")
-#: CoreShowChannel says ApplicationData/BridgeId, Status says Data/BridgeID.
-APP_DATA = ("ApplicationData", "Data")
-BRIDGE_ID = ("BridgeId", "BridgeID")
-#: Application of a caller waiting/talking in a queue, and of the agent's leg.
-QUEUE_APP = "Queue"
-QUEUE_LEG_APP = "AppQueue"
-#: ChannelState values (0 Down, 4 Ring, 5 Ringing, 6 Up) that the digest tests.
-DOWN_STATE = "0"
-UP_STATE = "6"
-#: Caller-id values that mean "not known".
-UNKNOWN_IDS = frozenset({"", "<unknown>"})
-#: Channel variables that hold a call's recording (MixMonitor sets the first).
-RECORDING_VARS: tuple[str, ...] = ("MIXMONITOR_FILENAME",)
 
 
 def first(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:

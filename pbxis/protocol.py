@@ -274,9 +274,9 @@ class Parser:
     def set_wanted(self, wanted: Optional[Iterable[str]]) -> None:
         """Change the set of event names to parse (None: parse every event)."""
         self._wanted = None if wanted is None else frozenset(n.encode() for n in wanted)
-        self._scanners: Dict[bytes, "re.Pattern[bytes]"] = {}
+        self._scanners: Dict[bytes, re.Pattern[bytes]] = {}
 
-    def _scanner(self, term: bytes) -> "re.Pattern[bytes]":
+    def _scanner(self, term: bytes) -> re.Pattern[bytes]:
         """A regex that finds, after a frame terminator, a wanted event or a
         frame that is not an event (or a stray blank line)."""
         rx = self._scanners.get(term)

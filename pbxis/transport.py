@@ -11,8 +11,10 @@ socket down (Linux wakes a blocked ``connect``/``recv`` on ``shutdown``).
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
+import selectors
 import socket
 import ssl
 import threading
@@ -49,6 +51,10 @@ class LinkHandler(Protocol):
 
     def on_disconnected(self, error: BaseException) -> None:
         """The link went down (not called for ``close()``)."""
+
+
+#: A timer callback; returning an exception ends the session with it.
+_Timer = Callable[[], Optional[BaseException]]
 
 
 class _Dead(Exception):
@@ -91,7 +97,7 @@ class Link:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._ids = itertools.count(1)
-        self._eof_deadline: Optional[float] = None
+        self._timers: List[Tuple[float, int, _Timer]] = []  # heap; the reader's own
         self.banner: Optional[str] = None
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -169,12 +175,25 @@ class Link:
         if sock is not None:
             _shutdown(sock)
 
+    def call_later(self, delay: float, fn: _Timer) -> None:
+        """Run ``fn()`` on the reader thread in ``delay`` seconds, unless the
+        session ends first (timers do not outlive their session). If ``fn``
+        returns an exception, the session ends with it. Call on the reader
+        thread (or from ``on_connected``)."""
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._ids), fn))
+
     def expect_eof(self, grace: float) -> None:
         """The peer announced it is going away: drop the session if it has
         not closed it within ``grace`` seconds. Call on the reader thread."""
-        deadline = time.monotonic() + grace
-        if self._eof_deadline is None or deadline < self._eof_deadline:
-            self._eof_deadline = deadline
+        self.call_later(
+            grace, lambda: _Dead("Asterisk announced a shutdown but kept the connection open")
+        )
+
+    @property
+    def skipped(self) -> int:
+        """Events of the current session the parser skipped as unwanted."""
+        parser = self._parser
+        return 0 if parser is None else parser.skipped
 
     def set_wanted(self, names: Optional[frozenset[str]]) -> None:
         """Change which events the parser fully parses (others are skipped).
@@ -333,6 +352,7 @@ class Link:
         while not self._stop.is_set():
             started = time.monotonic()
             error = self._read_session()
+            self._timers.clear()
             sock, self._sock = self._sock, None
             if sock is not None:
                 sock.close()
@@ -372,7 +392,6 @@ class Link:
                     sock.close()
                     return -1
                 self._sock, self._parser = sock, parser
-            self._eof_deadline = None
             try:
                 self.handler.on_connected(leftovers, True)
             except Exception:  # pragma: no cover
@@ -381,38 +400,67 @@ class Link:
         return -1
 
     def _read_session(self) -> BaseException:
-        sock, parser = self._sock, self._parser
-        assert sock is not None and parser is not None
+        sock = self._sock
+        assert sock is not None
+        # Wait with a selector, not a socket timeout: the timeout is shared
+        # with the threads that write, and keepalive and timers need short,
+        # changing waits.
+        selector = selectors.DefaultSelector()
+        try:
+            selector.register(sock, selectors.EVENT_READ)
+            return self._read_loop(sock, selector)
+        finally:
+            selector.close()
+
+    def _read_loop(self, sock: socket.socket, selector: selectors.BaseSelector) -> BaseException:
+        parser = self._parser
+        assert parser is not None
         handler = self.handler
         keepalive = self.options.keepalive
+        timers = self._timers
+        tls = isinstance(sock, ssl.SSLSocket)
+        heard = time.monotonic()  # when data last came
         pinged = False
         debug = logger.isEnabledFor(logging.DEBUG)
         while True:
-            eof_deadline = self._eof_deadline
-            if eof_deadline is not None:
-                left = eof_deadline - time.monotonic()
-                if left <= 0:
-                    return _Dead("Asterisk announced a shutdown but kept the connection open")
-                sock.settimeout(min(left, keepalive) if keepalive else left)
+            now = time.monotonic()
+            if timers and timers[0][0] <= now:
+                fn = heapq.heappop(timers)[2]
+                try:
+                    error = fn()
+                except Exception:  # pragma: no cover - a handler bug must not kill the reader
+                    logger.exception("timer callback failed")
+                    error = None
+                if error is not None:
+                    return error
+                continue
+            wake = timers[0][0] if timers else None
+            if keepalive:
+                # Ping after one silent period; give up after a second one.
+                due = heard + keepalive * (2 if pinged else 1)
+                wake = due if wake is None else min(wake, due)
+            timeout = None if wake is None else max(wake - now, 0.0)
+            if not (tls and sock.pending()) and not selector.select(timeout):
+                if self._stop.is_set():
+                    return _Dead("closed")
+                if keepalive and time.monotonic() >= heard + keepalive * (2 if pinged else 1):
+                    if pinged:
+                        return _Dead(f"no data from Asterisk for {2 * keepalive:g} s (keepalive)")
+                    pinged = True
+                    try:
+                        self.send(encode_action("Ping", f"pbxis-keepalive-{next(self._ids)}"))
+                    except NotConnectedError as exc:
+                        return exc
+                continue
             try:
                 data = sock.recv(_RECV_SIZE)
             except socket.timeout:
-                if self._stop.is_set():
-                    return _Dead("closed")
-                if eof_deadline is not None and time.monotonic() >= eof_deadline:
-                    continue  # reported at the top of the loop
-                if pinged:
-                    return _Dead(f"no data from Asterisk for {2 * keepalive:g} s (keepalive)")
-                pinged = True
-                try:
-                    self.send(encode_action("Ping", f"pbxis-keepalive-{next(self._ids)}"))
-                except NotConnectedError as exc:
-                    return exc
-                continue
+                continue  # TLS: part of a record, the rest late; keepalive decides
             except OSError as exc:
                 return exc
             if not data:
                 return _Dead("Asterisk closed the connection")
+            heard = time.monotonic()
             pinged = False
             self.bytes_received += len(data)
             frames = parser.feed(data)

@@ -222,15 +222,32 @@ def test_an_originated_call_does_not_name_the_party_after_itself() -> None:
     dialled = ev(
         "DialBegin",
         leg("1001", "05", "9.", prefix="", exten="5551234", **own),
-        chan("Dest", "PJSIP/outside-06", "5551234", "9.06", "9.05", name="Sales desk", cl="1001",
-             cln="Sales desk", exten="5551234"),
+        chan(
+            "Dest",
+            "PJSIP/outside-06",
+            "5551234",
+            "9.06",
+            "9.05",
+            name="Sales desk",
+            cl="1001",
+            cln="Sales desk",
+            exten="5551234",
+        ),
         DialString="5551234@outside",
     )
     assert d.feed(dialled) == []
     connected = ev(
         "NewConnectedLine",
-        leg("1001", "05", "9.", prefix="", exten="5551234", name="Sales desk", cl="5551234",
-            cln="Sales desk"),
+        leg(
+            "1001",
+            "05",
+            "9.",
+            prefix="",
+            exten="5551234",
+            name="Sales desk",
+            cl="5551234",
+            cln="Sales desk",
+        ),
     )
     assert d.feed(connected) == []
     assert dicts(d.feed(hangup("PJSIP/1001-05", "9.05"))) == [
@@ -386,6 +403,46 @@ def test_retracking_republishes() -> None:
     d.untrack(["1001"], ["sales"])
     d2, again = start(Lab(), agents=["1001"], queues=["sales"], digest=d)
     assert dicts(again) == dicts(first)
+
+
+def test_a_call_in_progress_learnt_from_status_with_unset_variables() -> None:
+    # Live Asterisk 22: a channel opened while 1001 talks on an originated call
+    # to 5551234 (Originate CallerID "Sales desk" <1001>). Status answers
+    # unset variables with "(null)"; the leg's connected line echoes its own name.
+    status = message(
+        ("Event", "Status"),
+        ("Privilege", "Call"),
+        ("Channel", "PJSIP/1001-00000000"),
+        ("ChannelState", "6"),
+        ("CallerIDNum", "1001"),
+        ("CallerIDName", "Sales desk"),
+        ("ConnectedLineNum", "5551234"),
+        ("ConnectedLineName", "Sales desk"),
+        ("Context", "default"),
+        ("Exten", "5551234"),
+        ("Uniqueid", "1795771484.2"),
+        ("Linkedid", "1795771484.2"),
+        ("ChanVariable", "MIXMONITOR_FILENAME="),
+        ("BridgeID", ""),
+        ("Application", "Dial"),
+        ("Data", "PJSIP/5551234@outside,30"),
+        ("Variable", "QUEUENAME=(null)"),
+        ("Variable", "BRIDGEPEER=(null)"),
+    )
+    d, learnt = start(Lab(devices={"1001": "INUSE"}, channels={"1001": [status]}), ["1001"], [])
+    number = {"type": "phoneNumber", "agent": "1001", "number": "5551234", "name": None}
+    assert number in dicts(learnt)
+    assert number in dicts(d.introduce(["1001"], []))
+    assert d.snapshot()["agents"]["1001"]["calls"] == [
+        {
+            "channel": "PJSIP/1001-00000000",
+            "uniqueId": "1795771484.2",
+            "number": "5551234",
+            "name": None,
+            "queue": None,
+            "bridgedChannel": None,
+        }
+    ]
 
 
 def test_introduce() -> None:

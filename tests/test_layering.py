@@ -19,24 +19,25 @@ ALLOWED = {
     "config": set(),
     "backoff": set(),
     "protocol": set(),
-    "model": set(),
+    "versions": set(),
+    "model": {"versions"},
     "scope": {"events"},
     "actions": {"protocol"},
-    "commands": {"actions", "config", "errors", "protocol"},
+    "commands": {"actions", "config", "errors", "protocol", "versions"},
     "digest_queues": {"events", "model", "protocol", "actions"},
     "digest_calls": {"events", "model", "protocol", "actions"},
     "digest": {"digest_queues", "digest_calls", "events", "model", "protocol", "actions"},
     "channels": {"events", "scope"},
     "transport": {"backoff", "commands", "config", "errors", "protocol"},
     "client": {"actions", "channels", "commands", "config", "digest", "errors", "events",
-               "protocol", "scope", "transport"},
+               "protocol", "scope", "transport", "versions"},
     "notebook": {"client", "events", "cli"},
     "cli": {"client", "errors", "events", "sim", "config", "notebook", "__version__"},
     "__main__": {"cli"},
     "__init__": {"channels", "client", "commands", "errors", "events"},
 }
 # backoff takes random.random only as its default, injectable source.
-PURE = {"errors", "events", "config", "protocol", "model", "scope", "actions",
+PURE = {"errors", "events", "config", "protocol", "versions", "model", "scope", "actions",
         "commands", "digest", "digest_calls", "digest_queues"}
 IMPURE_STDLIB = {"socket", "threading", "time", "select", "random"}
 

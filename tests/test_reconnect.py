@@ -480,3 +480,79 @@ def test_fifty_reconnect_cycles_leak_no_thread_socket_or_memory(server, caplog):
         assert growth < 200 * 1024, (growth, [str(s) for s in stats[:8]])
         assert pbx._link.connects == 56
         sub.close()
+
+
+# -- a restarting Asterisk: restore once fully booted -------------------------------------------
+
+
+def answer_queue_status(conn, msg, calls: str = "0") -> None:
+    aid = msg["ActionID"]
+    conn.reply(msg, ("EventList", "start"), ("Message", "Queue status will follow"))
+    conn.event("QueueParams", ("Queue", msg["Queue"]), ("Calls", calls), ("ActionID", aid))
+    conn.event("QueueStatusComplete", ("ActionID", aid), ("EventList", "Complete"),
+               ("ListItems", "1"))
+
+
+class BootingAMI(FakeAMI):
+    """A fake Asterisk whose logins after the first come before it is fully
+    booted (no FullyBooted after the login response); ``filtered`` counts Filters."""
+
+    def __init__(self) -> None:
+        super().__init__(auto={"Login": self._maybe_booted, "Filter": self._filter})
+        self.filtered = threading.Semaphore(0)
+
+    def _maybe_booted(self, conn, msg) -> None:
+        if len(self.conns) == 1:
+            self._login(conn, msg)
+        else:
+            conn.logged_in = True
+            conn.reply(msg, ("Message", "Authentication accepted"))
+
+    def _filter(self, conn, msg) -> None:
+        conn.reply(msg, ("Message", "Filter Added"))
+        self.filtered.release()
+
+
+def connect_and_track_sales(fake):
+    pbx = pbxis.connect(fake.url(), **FAST)
+    ch = pbx.event_channel(queues=["sales"])
+    conn, msg = fake.expect("QueueStatus")
+    answer_queue_status(conn, msg)
+    wait_event(ch, lambda e: e.type == "queueCount")
+    for _ in range(2):
+        assert fake.filtered.acquire(timeout=5)
+    return pbx, ch
+
+
+def test_after_a_reconnect_the_restore_waits_for_fully_booted():
+    with BootingAMI() as fake:
+        pbx, ch = connect_and_track_sales(fake)
+        with pbx:
+            fake.conns[0].drop()
+            wait_event(ch, is_(CONNECTION_LOST), timeout=5)
+            for _ in range(2):  # the new session's Filters: login done
+                assert fake.filtered.acquire(timeout=5)
+            mark = len(fake.received)
+            fake.conns[1].event("FullyBooted", ("Uptime", "0"), ("Status", "Fully Booted"))
+            conn, msg = fake.expect("QueueStatus")
+            assert any(m is msg for m in fake.received[mark:]), "restored before FullyBooted"
+            answer_queue_status(conn, msg, calls="2")
+            wait_event(ch, is_(CONNECTION_RESTORED), timeout=5)
+            assert [e.to_dict() for e in drain(ch)] == [
+                {"type": "queueCount", "queue": "sales", "count": 2}]
+
+
+def test_without_fully_booted_the_restore_starts_after_boot_wait(monkeypatch, caplog):
+    monkeypatch.setattr(client_module, "BOOT_WAIT", 0.3)
+    with BootingAMI() as fake:
+        pbx, ch = connect_and_track_sales(fake)
+        with pbx:
+            fake.conns[0].drop()
+            for _ in range(2):
+                assert fake.filtered.acquire(timeout=5)
+            logged_in = time.monotonic()
+            conn, msg = fake.expect("QueueStatus")
+            assert time.monotonic() - logged_in >= 0.25
+            answer_queue_status(conn, msg)
+            wait_event(ch, is_(CONNECTION_RESTORED), timeout=5)
+            assert "no FullyBooted" in caplog.text

@@ -70,11 +70,17 @@ def stream() -> tuple[list[bytes], dict[tuple[str, str | None, str | None], obje
         if n % 100 == 99:
             frames.append(
                 _frame(
-                    ("Event", "AgentComplete"), ("Privilege", "agent,all"),
-                    ("Channel", f"PJSIP/caller-{n:08x}"), ("Uniqueid", f"u.{n}"),
-                    ("Linkedid", f"u.{n}"), ("DestChannel", f"PJSIP/{agent}-{n:08x}"),
-                    ("Queue", "sales"), ("Interface", f"PJSIP/{agent}"),
-                    ("MemberName", NAMES[agent]), ("HoldTime", "1"), ("TalkTime", "2"),
+                    ("Event", "AgentComplete"),
+                    ("Privilege", "agent,all"),
+                    ("Channel", f"PJSIP/caller-{n:08x}"),
+                    ("Uniqueid", f"u.{n}"),
+                    ("Linkedid", f"u.{n}"),
+                    ("DestChannel", f"PJSIP/{agent}-{n:08x}"),
+                    ("Queue", "sales"),
+                    ("Interface", f"PJSIP/{agent}"),
+                    ("MemberName", NAMES[agent]),
+                    ("HoldTime", "1"),
+                    ("TalkTime", "2"),
                     ("Reason", "caller"),
                 )
             )
@@ -83,8 +89,10 @@ def stream() -> tuple[list[bytes], dict[tuple[str, str | None, str | None], obje
             state, word = DEVICES[(n // 4) % len(DEVICES)]
             frames.append(
                 _frame(
-                    ("Event", "DeviceStateChange"), ("Privilege", "call,all"),
-                    ("Device", f"PJSIP/{agent}"), ("State", state),
+                    ("Event", "DeviceStateChange"),
+                    ("Privilege", "call,all"),
+                    ("Device", f"PJSIP/{agent}"),
+                    ("State", state),
                 )
             )
             last[(EXTENSION_STATUS, agent, None)] = word
@@ -94,9 +102,13 @@ def stream() -> tuple[list[bytes], dict[tuple[str, str | None, str | None], obje
             name = "QueueCallerJoin" if n % 8 == 1 else "QueueCallerLeave"
             frames.append(
                 _frame(
-                    ("Event", name), ("Privilege", "agent,all"),
-                    ("Channel", f"PJSIP/caller-{n:08x}"), ("Uniqueid", f"c.{n}"),
-                    ("Linkedid", f"c.{n}"), ("Queue", queue_name), ("Position", "1"),
+                    ("Event", name),
+                    ("Privilege", "agent,all"),
+                    ("Channel", f"PJSIP/caller-{n:08x}"),
+                    ("Uniqueid", f"c.{n}"),
+                    ("Linkedid", f"c.{n}"),
+                    ("Queue", queue_name),
+                    ("Position", "1"),
                     ("Count", count),
                 )
             )
@@ -107,11 +119,18 @@ def stream() -> tuple[list[bytes], dict[tuple[str, str | None, str | None], obje
             paused = n % 3 == 0
             frames.append(
                 _frame(
-                    ("Event", "QueueMemberStatus"), ("Privilege", "agent,all"),
-                    ("Queue", queue_name), ("MemberName", NAMES[member]),
-                    ("Interface", f"PJSIP/{member}"), ("StateInterface", f"PJSIP/{member}"),
-                    ("Membership", "static"), ("Penalty", "0"), ("CallsTaken", "0"),
-                    ("InCall", "0"), ("Status", code), ("Paused", "1" if paused else "0"),
+                    ("Event", "QueueMemberStatus"),
+                    ("Privilege", "agent,all"),
+                    ("Queue", queue_name),
+                    ("MemberName", NAMES[member]),
+                    ("Interface", f"PJSIP/{member}"),
+                    ("StateInterface", f"PJSIP/{member}"),
+                    ("Membership", "static"),
+                    ("Penalty", "0"),
+                    ("CallsTaken", "0"),
+                    ("InCall", "0"),
+                    ("Status", code),
+                    ("Paused", "1" if paused else "0"),
                     ("PausedReason", "lunch" if paused else ""),
                 )
             )
@@ -120,9 +139,14 @@ def stream() -> tuple[list[bytes], dict[tuple[str, str | None, str | None], obje
             )
     frames.append(
         _frame(
-            ("Event", "QueueCallerJoin"), ("Privilege", "agent,all"),
-            ("Channel", "PJSIP/caller-end"), ("Uniqueid", "c.end"), ("Linkedid", "c.end"),
-            ("Queue", "sales"), ("Position", "1"), ("Count", END_COUNT),
+            ("Event", "QueueCallerJoin"),
+            ("Privilege", "agent,all"),
+            ("Channel", "PJSIP/caller-end"),
+            ("Uniqueid", "c.end"),
+            ("Linkedid", "c.end"),
+            ("Queue", "sales"),
+            ("Position", "1"),
+            ("Count", END_COUNT),
         )
     )
     last[(QUEUE_COUNT, None, "sales")] = END_COUNT
@@ -216,9 +240,10 @@ def test_an_unread_channel_stays_bounded_delays_nobody_and_converges() -> None:
             snap = pbx.snapshot()
             assert snap["queues"]["sales"]["count"] == END_COUNT
             for agent in AGENTS:
-                assert snap["agents"][agent]["extensionStatus"] == last[
-                    (EXTENSION_STATUS, agent, None)
-                ]
+                assert (
+                    snap["agents"][agent]["extensionStatus"]
+                    == last[(EXTENSION_STATUS, agent, None)]
+                )
             for agent, queue_name in MEMBERS:
                 member = snap["agents"][agent]["queues"][queue_name]
                 expected = last[(QUEUE_MEMBER_STATUS, agent, queue_name)]
@@ -259,9 +284,7 @@ OPS = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(ops=OPS, maxsize=st.integers(1, 4))
-def test_batched_publish_equals_one_put_per_event(
-    ops: list[tuple[str, Any]], maxsize: int
-) -> None:
+def test_batched_publish_equals_one_put_per_event(ops: list[tuple[str, Any]], maxsize: int) -> None:
     hub = Hub()
     # Two channels per scope (one group each), each with a reference fed by put().
     channels = [EventChannel(scope, maxsize=maxsize) for scope in SCOPES for _ in range(2)]
@@ -296,3 +319,41 @@ def test_batched_publish_equals_one_put_per_event(
         got[i] += drain(ch)
         expected[i] += drain(ref)
     assert got == expected
+
+
+def test_wake_up_chain_never_stalls_when_gets_time_out() -> None:
+    """Consumers that keep timing out while the hub chains their wake-ups
+    (a bell taken off the chain, or rung after its get() gave up) still get
+    every later event promptly."""
+    hub = Hub()
+    channels = [EventChannel(Scope(["1001"])) for _ in range(20)]
+    for ch in channels:
+        hub.add(ch)
+    last = 600
+    finished = [threading.Event() for _ in channels]
+
+    def consume(i: int) -> None:
+        ch = channels[i]
+        timeout = 0.0001 * (1 + i % 4)  # 0.1 to 0.4 ms: all race the chain
+        while True:
+            try:
+                event = ch.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            if event["n"] == last:
+                finished[i].set()
+                return
+
+    threads = [threading.Thread(target=consume, args=(i,), daemon=True) for i in range(20)]
+    for t in threads:
+        t.start()
+    for n in range(last + 1):
+        hub.publish([Event(AGENT_COMPLETE, "1001", n=n)])
+        if n % 3 == 0:
+            hub.publish([Event(AGENT_COMPLETE, "1001", n=-1), Event(QUEUE_COUNT, None, "x", n=n)])
+    for i, done in enumerate(finished):
+        assert done.wait(TIMEOUT), f"consumer {i} stalled"
+    for t in threads:
+        t.join(TIMEOUT)
+    # Nothing is left on the chain for consumers that are gone.
+    assert not hub._chain

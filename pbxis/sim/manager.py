@@ -258,7 +258,8 @@ class ManagerSession:
         self._many(queries.core_show_channels(self.pbx, aid))
 
     def _a_status(self, msg: Message, aid: str | None) -> None:
-        chunks = queries.channel_status(self.pbx, aid, msg.get("Channel") or "")
+        chunks = queries.channel_status(self.pbx, aid, msg.get("Channel") or "",
+                                        msg.get("Variables") or "")
         if chunks is None:
             self._reply(response("Error", aid, [("Message", "No such channel")]))
         else:

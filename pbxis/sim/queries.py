@@ -7,6 +7,7 @@ Pure functions of the PBX state; the caller holds ``pbx.lock``.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 
@@ -140,15 +141,22 @@ def core_show_channels(pbx: SimulatedPbx, aid: str | None) -> list[bytes]:
 
 
 def channel_status(pbx: SimulatedPbx, aid: str | None,
-                   channel: str = "") -> list[bytes] | None:
-    """Status (all channels, or one; None when that channel does not exist)."""
+                   channel: str = "", variables: str = "") -> list[bytes] | None:
+    """Status (all channels, or one; None when that channel does not exist).
+
+    ``variables`` ("QUEUENAME,BRIDGEPEER"): each item also carries one
+    ``Variable: NAME=value`` header per name, after ``Seconds`` (manager.c
+    action_status).
+    """
     chans = _channels(pbx)
     if channel:
         chans = [ch for ch in chans if ch.name == channel]
         if not chans:
             return None
+    names = [n.strip() for n in variables.split(",") if n.strip()]
     items = []
     for ch in chans:
+        extra = [("Variable", f"{n}={getvar(pbx, ch.name, n)[1]}") for n in names]
         items.append(list_item("Status", aid, ch.block() + [
             ("Type", "PJSIP"), ("DNID", ch.dnid),
             ("EffectiveConnectedLineNum", ch.connected_num),
@@ -157,7 +165,7 @@ def channel_status(pbx: SimulatedPbx, aid: str | None,
             ("Application", ch.application), ("Data", ch.app_data),
             ("Nativeformats", "(ulaw)"), ("Readformat", "ulaw"), ("Readtrans", ""),
             ("Writeformat", "ulaw"), ("Writetrans", ""), ("Callgroup", "0"),
-            ("Pickupgroup", "0"), ("Seconds", str(int(pbx.sched.now - ch.created)))],
+            ("Pickupgroup", "0"), ("Seconds", str(int(pbx.sched.now - ch.created)))] + extra,
             id_last=True, privilege="Call"))
     return _list("Channel status will follow", aid, items, "StatusComplete",
                  [("Items", str(len(items)))])
@@ -224,6 +232,16 @@ def getvar(pbx: SimulatedPbx, channel: str, variable: str) -> tuple[bool, str]:
         return True, str(len(q.members)) if q else "0"
     if fn == "QUEUE_EXISTS":
         return True, "1" if arg in pbx.queues else "0"
+    if fn == "CHANNELS":
+        # func_channel.c CHANNELS([regex]): the live channel names matching an
+        # extended regular expression, separated by spaces (pbxis asks
+        # CHANNELS(^PJSIP/1001-) to find an agent's calls in progress).
+        try:
+            pattern = re.compile(arg) if arg else None
+        except re.error:
+            return False, "Error"
+        names = [c.name for c in pbx.channels.values() if pattern is None or pattern.search(c.name)]
+        return True, " ".join(names)
     if ch is not None:
         builtin = {"CHANNEL": ch.name, "UNIQUEID": ch.uniqueid, "CALLERID(num)": ch.caller_num,
                    "CALLERID(name)": ch.caller_name, "CONTEXT": ch.context, "EXTEN": ch.exten,

@@ -1070,6 +1070,8 @@ class Lab:
         self.callers: list[Caller] = []
         self._number = 0
         self._lock_file: BinaryIO | None = None
+        #: (mode, answer_after) of the phones :meth:`start` made; :meth:`reset` restores it.
+        self._phone_default: tuple[str, float] = ("answer", 1.0)
 
     # -- setup ------------------------------------------------------------------------
 
@@ -1091,6 +1093,7 @@ class Lab:
             self._lock_file = open("/var/tmp/pbxis-lab.lock", "wb")  # noqa: SIM115
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)
         agents = list(agents)
+        self._phone_default = (mode, answer_after)
         for agent in agents:
             if agent not in self.phones or not self.phones[agent].running:
                 self.phone(agent, mode=mode, answer_after=answer_after, wait=False)
@@ -1178,16 +1181,18 @@ class Lab:
         return caller
 
     def reset(self) -> None:
-        """Between tests: stop the calls, hang up every channel, and restart phones
-        that are not in plain ``answer`` mode (or not running) in ``answer`` mode."""
+        """Between tests: stop the calls, hang up every channel, and restart the phones
+        that no longer behave as :meth:`start` made them (another mode or answer delay,
+        or not running)."""
         for caller in self.callers:
             caller.hangup()
         self.callers.clear()
         if self.asterisk.running:
             self.asterisk.hangup_all()
+        mode, answer_after = self._phone_default
         for agent, phone in list(self.phones.items()):
-            if phone.mode != "answer" or not phone.running:
-                self.phone(agent)
+            if phone.mode != mode or phone.answer_after != answer_after or not phone.running:
+                self.phone(agent, mode=mode, answer_after=answer_after)
 
     # -- teardown --------------------------------------------------------------------
 

@@ -334,9 +334,9 @@ def test_originate_failure(sim, real, lab):
     lab.stop_phone("1003", wait_unreachable=True)
     lab.phone("1002", mode="busy")
     rclient, rrec = real()
-    for agent in ("1003", "1002", "1099"):
+    for n, agent in enumerate(("1003", "1002", "1099"), 1):
         rclient.originate_call(agent, "5551234")
-        rrec.wait(lambda evs: sum(e.type == "originateFailed" for e in evs)
-                  == 1 + ("1003", "1002", "1099").index(agent), 40, f"{agent} fails")
+        rrec.wait(lambda evs, n=n: sum(e.type == "originateFailed" for e in evs) == n, 40,
+                  f"{agent} fails")
         rrec.until_quiet()
     assert_same(srec, rrec)

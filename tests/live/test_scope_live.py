@@ -8,6 +8,7 @@
   agent is already tracked (the model answers) and when it is not (pbxis
   asks Asterisk).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -50,8 +51,12 @@ def test_three_scopes_during_one_call(lab, pbx, tap):  # noqa: F811
     watches = {name: Watch(pbx, None, agents=a, queues=q) for name, (a, q) in SCOPES.items()}
 
     # introductions: the (idle) state of each scope, from the model
-    members = {("1001", "sales"): "not_inuse", ("1002", "sales"): "not_inuse",
-               ("1002", "support"): "not_inuse", ("1003", "support"): "not_inuse"}
+    members = {
+        ("1001", "sales"): "not_inuse",
+        ("1002", "sales"): "not_inuse",
+        ("1002", "support"): "not_inuse",
+        ("1003", "support"): "not_inuse",
+    }
     for name, (agents, queues) in SCOPES.items():
         expected = idle_intro({a: NAMES[a] for a in agents}, queues, members)
         assert watches[name].intro_state() == expected, name
@@ -59,8 +64,14 @@ def test_three_scopes_during_one_call(lab, pbx, tap):  # noqa: F811
 
     caller = lab.call("sales", number="555021", talk=3)
     everything.has(is_("agentComplete", "1001"), what="agentComplete")
-    everything.reaches({**IDLE_1001_SALES, ("phoneNumber", "1002", None): None,
-                        ("extensionStatus", "1002", None): "not_inuse"}, what="all idle")
+    everything.reaches(
+        {
+            **IDLE_1001_SALES,
+            ("phoneNumber", "1002", None): None,
+            ("extensionStatus", "1002", None): "not_inuse",
+        },
+        what="all idle",
+    )
     assert caller.wait(10) == 0 and caller.answered
     everything.settle(lab)
     for w in watches.values():
@@ -77,15 +88,21 @@ def test_three_scopes_during_one_call(lab, pbx, tap):  # noqa: F811
 
     # what that means, spelled out
     a, b, c = (watches[n] for n in "ABC")
-    assert a.keys() == {("queueCount", None, "sales"), ("phoneNumber", "1001", None),
-                        ("extensionStatus", "1001", None),
-                        ("queueMemberStatus", "1001", "sales"), ("agentComplete", "1001", None)}
+    assert a.keys() == {
+        ("queueCount", None, "sales"),
+        ("phoneNumber", "1001", None),
+        ("extensionStatus", "1001", None),
+        ("queueMemberStatus", "1001", "sales"),
+        ("agentComplete", "1001", None),
+    }
     # B lists 1002 but not sales: 1002's ringing number came through sales, so
     # only its end (no queue) reaches B; nothing of 1001, nothing of sales
     assert b.values("phoneNumber", "1002") == [None]
-    assert b.keys() == {("extensionStatus", "1002", None),
-                        ("queueMemberStatus", "1002", "support"),
-                        ("phoneNumber", "1002", None)}
+    assert b.keys() == {
+        ("extensionStatus", "1002", None),
+        ("queueMemberStatus", "1002", "support"),
+        ("phoneNumber", "1002", None),
+    }
     assert c.values("queueCount", queue="sales") == [1, 0]
     assert c.keys() == {("queueCount", None, "sales")}
     # and the others' events did happen
@@ -95,9 +112,14 @@ def test_three_scopes_during_one_call(lab, pbx, tap):  # noqa: F811
 
 def _answered_call(lab, observer) -> Any:
     caller = lab.call("sales", number="555031", talk=5)
-    observer.reaches({("extensionStatus", "1001", None): "inuse",
-                      ("queueMemberStatus", "1001", "sales"): "inuse",
-                      ("queueCount", None, "sales"): 0}, what="1001 talking")
+    observer.reaches(
+        {
+            ("extensionStatus", "1001", None): "inuse",
+            ("queueMemberStatus", "1001", "sales"): "inuse",
+            ("queueCount", None, "sales"): 0,
+        },
+        what="1001 talking",
+    )
     return caller
 
 
