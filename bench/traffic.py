@@ -2,9 +2,10 @@
 
 Usage (as root, with the lab provisioned; see bench/README.md)::
 
-    .venv/bin/python bench/traffic.py [--calls 20] [--talk 2]
+    .venv/bin/python bench/traffic.py [--calls 20] [--talk 2] [--version 16]
 
-Starts the lab of tests/harness (Asterisk 22 in its chroot, sipp phones
+Starts the lab of tests/harness (Asterisk 22 in its chroot, or the version
+given by ``--version`` / PBXIS_ASTERISK_VERSION, e.g. 16; sipp phones
 1001-1003 answering after 1 s) and connects three pbxis clients at once, so
 that they see the very same calls:
 
@@ -80,10 +81,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--talk", type=float, default=2.0)
+    parser.add_argument("--version", default=os.environ.get("PBXIS_ASTERISK_VERSION", "22"),
+                        help="Asterisk version of the lab (22 or 16)")
     args = parser.parse_args()
     secret = lab_module.MANAGER_USERS
     host, port = lab_module.AMI_HOST, lab_module.AMI_PORT
-    with lab_module.Lab() as lab:
+    with lab_module.Lab(args.version) as lab:
         lab.start(agents=AGENTS, mode="answer", answer_after=1.0)
         clients = {
             "Filter": pbxis.connect(host, "pbxis", secret["pbxis"], port=port),
@@ -118,7 +121,7 @@ def main() -> None:
                 pbx.close()
     base = got["unfiltered"]
     print()
-    print(f"Asterisk 22 lab, {args.calls} queue calls (sales, ringall 1001+1002, "
+    print(f"Asterisk {args.version} lab, {args.calls} queue calls (sales, ringall 1001+1002, "
           f"answer after 1 s, talk {args.talk:g} s) in {elapsed:.0f} s")
     print()
     print(f"{'narrowing':<12}{'bytes':>12}{'bytes/call':>12}{'of unfiltered':>15}"

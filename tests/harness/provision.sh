@@ -39,7 +39,7 @@ fi
 
 # --- 1. host packages -------------------------------------------------------------
 missing=()
-for pkg in debootstrap sip-tester; do
+for pkg in debootstrap sip-tester tmux; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$pkg")
     fi
@@ -53,7 +53,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-    say "host packages ok (debootstrap, sip-tester)"
+    say "host packages ok (debootstrap, sip-tester, tmux)"
 fi
 
 venv_failed=0

@@ -902,14 +902,18 @@ def sc_n(rec: Recording) -> None:
     s.logoff()
 
 
-#: pbxis's own whitelist (pbxis.commands.server_filter of the events pbxis reads),
-#: in the legacy regex form that both Asterisk 16 and 22 understand.
-def _pbxis_filter() -> list[tuple[str, str]]:
+def _pbxis_filters() -> list[list[tuple[str, str]]]:
+    """The Filter actions pbxis sends on login (pbxis.client._narrow): its whitelist
+    of the events it reads, in the legacy regex form that Asterisk 16 and 22 both
+    apply, then the digest's narrow filters (the recording's VarSet)."""
     sys.path.insert(0, str(HERE.parent.parent))
     from pbxis import client, commands, digest
 
     wanted = frozenset(digest.Digest.handled_events) | client._CLIENT_EVENTS
-    return [(k, str(v)) for k, v in commands.server_filter(wanted)[1]]
+    out = [[(k, str(v)) for k, v in commands.server_filter(wanted)[1]]]
+    for regex in digest.Digest.narrow_filters.values():
+        out.append([("Operation", "Add"), ("Filter", regex)])
+    return out
 
 
 BUSY_SECONDS = 60
@@ -918,7 +922,8 @@ BUSY_SECONDS = 60
 def sc_k(rec: Recording) -> None:
     """Busy period for benchmarks: ~60 calls in one minute over both queues, recorded
     by three sessions at once: k (Events: on, no filter), l1 (Events EventMask
-    agent,call), l2 (pbxis's Filter whitelist, one legacy regex Filter).
+    agent,call), l2 (the Filter actions pbxis sends: its whitelist as one legacy regex,
+    and the recording's VarSet).
 
     Agents: 1001 (sales) answers after 1 s and waits for the caller to hang up; 1002
     (sales+support) answers after 1.5 s and hangs up after 2.5 s; 1003 (support)
@@ -931,7 +936,8 @@ def sc_k(rec: Recording) -> None:
     for s in (k, l1, l2):
         s.login()
     l1.send("Events", ("EventMask", "agent,call"))
-    l2.send("Filter", *_pbxis_filter())
+    for headers in _pbxis_filters():
+        l2.send("Filter", *headers)
     time.sleep(1)
     rec.mark(f"start callers: one into sales and one into support every 2 s for {BUSY_SECONDS} s")
     callers = []
