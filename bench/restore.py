@@ -30,6 +30,7 @@ import queue
 import socket
 import sys
 import time
+from functools import partial
 from typing import Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -168,9 +169,10 @@ def main() -> None:
         queues = list(sim.queues)
         with SimServer(pbx=sim, speed=0) as server:
             rows = [
-                ("pbxis (bulk)", lambda: measure_pbxis(server, agents, queues)),
-                ("original, pipelined", lambda: measure_original(server, agents, queues, True)),
-                ("original, one by one", lambda: measure_original(server, agents, queues, False)),
+                ("pbxis (bulk)", partial(measure_pbxis, server, agents, queues)),
+                ("original, pipelined", partial(measure_original, server, agents, queues, True)),
+                ("original, one by one",
+                 partial(measure_original, server, agents, queues, False)),
             ]
             for label, run in rows:
                 results = [run() for _ in range(args.repeat)]

@@ -418,7 +418,8 @@ class Link:
         handler = self.handler
         keepalive = self.options.keepalive
         timers = self._timers
-        tls = isinstance(sock, ssl.SSLSocket)
+        # TLS may hold decrypted bytes the selector cannot see.
+        pending = sock.pending if isinstance(sock, ssl.SSLSocket) else None
         heard = time.monotonic()  # when data last came
         pinged = False
         debug = logger.isEnabledFor(logging.DEBUG)
@@ -440,7 +441,7 @@ class Link:
                 due = heard + keepalive * (2 if pinged else 1)
                 wake = due if wake is None else min(wake, due)
             timeout = None if wake is None else max(wake - now, 0.0)
-            if not (tls and sock.pending()) and not selector.select(timeout):
+            if not (pending is not None and pending()) and not selector.select(timeout):
                 if self._stop.is_set():
                     return _Dead("closed")
                 if keepalive and time.monotonic() >= heard + keepalive * (2 if pinged else 1):

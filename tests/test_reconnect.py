@@ -375,7 +375,8 @@ def test_eventmask_fallback_when_filter_is_refused_on_every_login(server):
                 wait_event(ch, is_(CONNECTION_RESTORED), timeout=5)
             last = max(a.connection for a in server.actions)
             assert server.wait_until(
-                lambda: "Events" in [n for n, _ in actions_of(server, last)], timeout=5)
+                lambda n=last: "Events" in [name for name, _ in actions_of(server, n)],
+                timeout=5)
         assert pbx.send_action("Ping")["Ping"] == "Pong"  # the Events answer came first
         for number in sorted({a.connection for a in server.actions}):
             acts = actions_of(server, number)
@@ -544,6 +545,7 @@ def test_after_a_reconnect_the_restore_waits_for_fully_booted():
 
 def test_without_fully_booted_the_restore_starts_after_boot_wait(monkeypatch, caplog):
     monkeypatch.setattr(client_module, "BOOT_WAIT", 0.3)
+    caplog.set_level(logging.WARNING, logger="pbxis")
     with BootingAMI() as fake:
         pbx, ch = connect_and_track_sales(fake)
         with pbx:

@@ -21,6 +21,7 @@ evidence of what Asterisk really sent. ``-rP`` prints each test's events.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -348,7 +349,7 @@ def assert_answered_queue_call(
     assert len(completes) == 1, w.dicts()
     done = completes[0]
     assert done.agent == agent and done.queue is None
-    assert done["uniqueId"] and __import__("re").match(UNIQUEID, done["uniqueId"])
+    assert done["uniqueId"] and re.match(UNIQUEID, done["uniqueId"])
     assert abs(done["talkTime"] - talk) <= 1, done.to_dict()
     assert 0 <= done["holdTime"] <= answer_after + 2, done.to_dict()
     # the call ends after it was answered
@@ -356,6 +357,15 @@ def assert_answered_queue_call(
     assert w.index("agentComplete", agent) > w.index("queueCount", queue=queue, val=0)
     return done
 
+
+#: Every key a channel for 1001 + sales hears about during one queue call.
+QUEUE_CALL_1001_SALES = {
+    ("queueCount", None, "sales"),
+    ("phoneNumber", "1001", None),
+    ("extensionStatus", "1001", None),
+    ("queueMemberStatus", "1001", "sales"),
+    ("agentComplete", "1001", None),
+}
 
 IDLE_1001_SALES = {
     ("queueCount", None, "sales"): 0,
@@ -376,13 +386,7 @@ def test_queue_call_the_caller_hangs_up(lab, pbx, tap, paused):
     w.reaches(IDLE_1001_SALES, what="1001 idle again")
     assert caller.wait(10) == 0 and not caller.hung_up_by_asterisk
     w.settle(lab)
-    assert w.keys() == {
-        ("queueCount", None, "sales"),
-        ("phoneNumber", "1001", None),
-        ("extensionStatus", "1001", None),
-        ("queueMemberStatus", "1001", "sales"),
-        ("agentComplete", "1001", None),
-    }
+    assert w.keys() == QUEUE_CALL_1001_SALES
     done = assert_answered_queue_call(w, "1001", "sales", "555011", talk=4)
     assert done["recording"] is None
 
@@ -395,6 +399,7 @@ def test_recorded_queue_call_names_the_recording(lab, pbx, tap, paused):
     w.reaches(IDLE_1001_SALES, what="1001 idle again")
     assert caller.wait(10) == 0
     w.settle(lab)
+    assert w.keys() == QUEUE_CALL_1001_SALES
     done = assert_answered_queue_call(w, "1001", "sales", "555012", talk=3)
     # MixMonitor(pbxis-rec-${UNIQUEID}.wav) on the caller's channel; the path is
     # the server's (inside the chroot), absolute
@@ -412,13 +417,7 @@ def test_queue_call_the_agent_hangs_up(lab, pbx, tap, paused):
     w.reaches(IDLE_1001_SALES, what="1001 idle again")
     assert caller.wait(10) == 0 and caller.hung_up_by_asterisk
     w.settle(lab)
-    assert w.keys() == {
-        ("queueCount", None, "sales"),
-        ("phoneNumber", "1001", None),
-        ("extensionStatus", "1001", None),
-        ("queueMemberStatus", "1001", "sales"),
-        ("agentComplete", "1001", None),
-    }
+    assert w.keys() == QUEUE_CALL_1001_SALES
     done = assert_answered_queue_call(w, "1001", "sales", "555013", talk=3)
     assert done["recording"] is None
 
