@@ -191,8 +191,14 @@ class Pbx:
             for frame in frames:
                 if type(frame) is not Message:
                     continue
-                if frame.get("ActionID") is not None and correlate(frame):
-                    continue
+                if frame.get("ActionID") is not None:
+                    if out:
+                        # A query result is published as it completes: earlier
+                        # live events must reach the channels before it.
+                        self._publish(out)
+                        out = []
+                    if correlate(frame):
+                        continue
                 name = frame.get("Event")
                 if name is None:
                     continue
