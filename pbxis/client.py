@@ -609,7 +609,11 @@ class Pbx:
             known = self._digest.calls_of(agent_or_channel)
         calls = []
         for call in known:
-            peer = call.bridged_channel or self._bridge_peer(call.agent_channel)
+            peer = call.bridged_channel
+            if peer is None and call.dial_peer and self._answered(call.agent_channel):
+                # Answered, bridge not reported yet (the device goes INUSE
+                # before BridgeEnter): the far end of the dial is the remote side.
+                peer = call.dial_peer
             if peer:
                 calls.append(CallInfo(call.agent_channel, peer, call.caller_id_num))
         if not calls:
@@ -630,17 +634,18 @@ class Pbx:
         assert remote is not None
         return remote, calls[0].agent_channel
 
-    def _bridge_peer(self, channel: str) -> Optional[str]:
-        """Ask Asterisk for the channel's bridge peer: the device may report
-        INUSE before BridgeEnter arrives, so the model can lag by a moment."""
+    def _answered(self, channel: str) -> bool:
+        """Ask Asterisk whether the agent's leg is up (a ringing leg, e.g. a
+        losing ringall leg, is not a call to redirect or park)."""
         try:
-            result = self._request("Getvar", [("Channel", channel), ("Variable", "BRIDGEPEER")])
+            result = self._request(
+                "Getvar", [("Channel", channel), ("Variable", "CHANNEL(state)")]
+            )
         except NotConnectedError:
             raise
         except PBXISError:
-            return None
-        value = result.response.get("Value") if result.ok else None
-        return value or None
+            return False
+        return result.ok and result.response.get("Value") == "Up"
 
     def redirect_call(self, agent_or_channel: str, destination: str) -> None:
         """Transfer a call to ``destination`` in ``redirect_context``.

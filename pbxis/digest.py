@@ -94,6 +94,8 @@ class CallInfo:
     caller_id_num: str | None
     agent: str | None = None
     queue: str | None = None
+    #: The channel at the other end of the dial (known before the bridge is).
+    dial_peer: str | None = None
 
 
 def _escape_regex(text: str) -> str:
@@ -383,7 +385,12 @@ class Digest(QueueDigest, CallDigest):
 
     def _info(self, call: Any) -> CallInfo:
         return CallInfo(
-            call.channel, self.model.bridged_peer(call), call.number, call.agent, call.queue
+            call.channel,
+            self.model.bridged_peer(call),
+            call.number,
+            call.agent,
+            call.queue,
+            call.peer,
         )
 
 

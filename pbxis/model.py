@@ -227,13 +227,13 @@ class Model:
         return None
 
     def bridged_peer(self, call: Call) -> str | None:
-        """The first other channel in the call's bridge, else the dial's other end."""
+        """The first other channel in the call's bridge, or None."""
         if call.bridge is None:
-            return call.peer
+            return None
         for channel in self.bridges.get(call.bridge, ()):
             if channel != call.channel:
                 return channel
-        return call.peer
+        return None
 
     def member_value(self, agent: str, queue: str) -> tuple[str, str | None] | None:
         """queueMemberStatus value, LOGGED_OFF when known not a member, None if unknown."""
