@@ -31,7 +31,11 @@ __all__ = ["Link", "LinkHandler"]
 
 logger = logging.getLogger(__name__)
 
-_RECV_SIZE = 1 << 16
+#: Bytes asked of one read. On a busy link each read ends in one publish that
+#: wakes every blocked consumer once, so big reads mean fewer, bigger batches
+#: (bench/README.md, e2e: 100 channels went from 0.68x to 1.43x the fastest
+#: peer with 1 MiB reads; latency unchanged). The buffer is reused.
+_RECV_SIZE = 1 << 20
 
 #: A session that lived this long resets the backoff; one that dies sooner
 #: (a server that accepts the login and drops us at once) keeps escalating,
@@ -100,6 +104,7 @@ class Link:
         self._timers: List[Tuple[float, int, _Timer]] = []  # heap; the reader's own
         self.banner: Optional[str] = None
         self.bytes_received = 0
+        self._buffer = bytearray(_RECV_SIZE)  # one read buffer for every session
         self.bytes_sent = 0
         self.connects = 0
         self.attempts = 0
@@ -328,7 +333,7 @@ class Link:
             if remaining <= 0:
                 raise socket.timeout()
             sock.settimeout(remaining)
-            data = sock.recv(_RECV_SIZE)
+            data = sock.recv(1 << 16)  # login: a few small frames
             if not data:
                 if self._stop.is_set():
                     raise _Interrupted()
@@ -423,6 +428,8 @@ class Link:
         heard = time.monotonic()  # when data last came
         pinged = False
         debug = logger.isEnabledFor(logging.DEBUG)
+        buffer = self._buffer
+        view = memoryview(buffer)
         while True:
             now = time.monotonic()
             if timers and timers[0][0] <= now:
@@ -454,13 +461,14 @@ class Link:
                         return exc
                 continue
             try:
-                data = sock.recv(_RECV_SIZE)
+                size = sock.recv_into(buffer)
             except socket.timeout:
                 continue  # TLS: part of a record, the rest late; keepalive decides
             except OSError as exc:
                 return exc
-            if not data:
+            if not size:
                 return _Dead("Asterisk closed the connection")
+            data = bytes(view[:size])
             heard = time.monotonic()
             pinged = False
             self.bytes_received += len(data)
