@@ -29,6 +29,7 @@ from .events import AGENT_COMPLETE, ORIGINATE_FAILED, PHONE_NUMBER, Event
 from .model import (
     APP_DATA,
     BRIDGE_ID,
+    CALL_UNIQUEID,
     DOWN_STATE,
     MEMBER_EVENT_IFACE,
     NO_CALL,
@@ -265,7 +266,7 @@ class CallDigest:
                 agent,
                 None,
                 {
-                    "uniqueId": h.get("Uniqueid"),
+                    "uniqueId": first(h, CALL_UNIQUEID),
                     "talkTime": _secs(h.get("TalkTime")),
                     "holdTime": _secs(h.get("HoldTime")),
                     "recording": self._recording(h, msg),

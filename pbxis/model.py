@@ -20,6 +20,7 @@ from typing import Any
 from .versions import (
     APP_DATA,
     BRIDGE_ID,
+    CALL_UNIQUEID,
     DEVICE_STATES,
     DOWN_STATE,
     MEMBER_EVENT_IFACE,
@@ -45,6 +46,7 @@ __all__ = [
     "MEMBER_LIST_NAME",
     "APP_DATA",
     "BRIDGE_ID",
+    "CALL_UNIQUEID",
     "QUEUE_APP",
     "QUEUE_LEG_APP",
     "DOWN_STATE",

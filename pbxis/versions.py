@@ -39,6 +39,7 @@ __all__ = [
     "UP_STATE",
     "UNKNOWN_IDS",
     "RECORDING_VARS",
+    "CALL_UNIQUEID",
     "FILTER_WHITELIST",
     "FILTER_LEAK_LIMIT",
     "FALLBACK_EVENT_MASK",
@@ -109,6 +110,13 @@ UP_STATE = "6"
 UNKNOWN_IDS = frozenset({"", "<unknown>"})
 #: Channel variables that hold a call's recording (MixMonitor sets the first).
 RECORDING_VARS: tuple[str, ...] = ("MIXMONITOR_FILENAME",)
+#: AgentComplete's call id: the caller channel's Uniqueid. Asterisk 16 sends
+#: AgentComplete without the caller's fields when the caller's Hangup came
+#: first (1 of 48 in transcripts16/k-busy.ami; also after a Park in the middle
+#: of the answer); then the agent leg's Linkedid names the call: the queue
+#: created that leg from the caller, so it carries the caller's Uniqueid (in
+#: every AgentComplete recorded on 16 and 22 that has both).
+CALL_UNIQUEID = ("Uniqueid", "DestLinkedid")
 
 # --------------------------------------------------------------------------
 # Behaviour that differs (16 vs 22)

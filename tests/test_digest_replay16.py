@@ -535,6 +535,15 @@ def test_busy_period_invariants() -> None:
     assert 0 < counts["queueMemberStatus"] <= names["QueueMemberStatus"]
     model = digest.model
     assert model.calls == {} and model.bridges == {} and model.waiting == {}
+    # every answered call is named, also the one whose AgentComplete came after the
+    # caller's Hangup and so without the caller's fields (versions.CALL_UNIQUEID)
+    ids = [e["uniqueId"] for e in events if e["type"] == "agentComplete"]
+    assert None not in ids and len(set(ids)) == len(ids)
+    halves = [m for m in messages(t16("k-busy.ami")) if m.event == "AgentComplete"]
+    assert [m["DestLinkedid"] for m in halves if m.get("Uniqueid") is None] == [
+        "1795772125.32"
+    ]
+    assert "1795772125.32" in ids
 
 
 @pytest.mark.parametrize("name", BUSY[1:])

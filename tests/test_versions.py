@@ -12,11 +12,12 @@ import contextlib
 import logging
 import queue
 import threading
+from pathlib import Path
 from typing import Any, Iterator, List, Tuple
 
 import pytest
 from fakeami import FakeAMI, FakeConn
-from replay import message
+from replay import message, messages
 
 import pbxis
 from pbxis import client as client_module
@@ -240,6 +241,10 @@ def _track_1001(fake: FakeAMI, pbx: Any) -> Any:
             conn.reply(msg, ("Message", "No such queue"), response="Error")
         else:
             conn.reply(msg, ("Variable", msg.get("Variable") or ""), ("Value", ""))
+    # from now on: the agent's leg is answered (CHANNEL(state) asked before a bridge)
+    fake.responders["Getvar"] = lambda conn, msg: conn.reply(
+        msg, ("Variable", msg.get("Variable") or ""), ("Value", "Up")
+    )
     return ch
 
 
@@ -344,3 +349,27 @@ def test_digest_bridged_with() -> None:
     assert digest.bridged_with("PJSIP/1001-00000001", "PJSIP/caller-00000000")
     assert not digest.bridged_with("PJSIP/1001-00000001", "PJSIP/caller-00000009")
     assert not digest.bridged_with("PJSIP/1002-00000001", "PJSIP/caller-00000000")
+
+
+# -- AgentComplete without the caller's fields --------------------------------------
+
+
+def test_agent_complete_without_the_callers_fields_still_names_the_call() -> None:
+    """Asterisk 16 sometimes omits the caller's half of AgentComplete (its snapshot is
+    gone): the agent leg's Linkedid is the caller's Uniqueid (versions.CALL_UNIQUEID)."""
+    t16 = Path(__file__).resolve().parent / "harness" / "transcripts16"
+    recorded = next(
+        m for m in messages(str(t16 / "c-call-caller-hangup.ami")) if m.event == "AgentComplete"
+    )
+    caller = {"Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName",
+              "ConnectedLineNum", "ConnectedLineName", "Language", "AccountCode", "Context",
+              "Exten", "Priority", "Uniqueid", "Linkedid", "ChanVariable"}
+    stripped = Message([(k, v) for k, v in recorded.headers if k not in caller])
+    assert stripped.get("Uniqueid") is None and stripped.get("Interface") == "PJSIP/1001"
+    for msg, expected in ((recorded, recorded["Uniqueid"]), (stripped, recorded["Uniqueid"])):
+        digest = Digest("PJSIP/")
+        digest.track(["1001"], [])
+        (event,) = digest.feed(msg)
+        assert event.type == "agentComplete" and event["uniqueId"] == expected
+        assert (event["talkTime"], event["holdTime"]) == (5, 2)
+    assert recorded["DestLinkedid"] == recorded["Uniqueid"]

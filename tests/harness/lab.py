@@ -86,6 +86,9 @@ MANAGER_USERS: dict[str, str] = {"pbxis": "pbxis-secret", "limited": "limited-se
 
 PHONE_MODES = ("answer", "hangup", "busy", "noanswer", "hold")
 
+#: ``qualify_timeout`` of the agents' AORs (asterisk/pjsip.conf), in seconds.
+QUALIFY_TIMEOUT = 2.0
+
 T = TypeVar("T")
 StrPath = Union[str, "os.PathLike[str]"]
 
@@ -732,6 +735,7 @@ class Phone(_Sipp):
         self.hold_after = hold_after
         self.hold_for = hold_for
         self.port = port
+        self.started_at = 0.0
 
     def _args(self) -> list[str]:
         args = [
@@ -774,13 +778,21 @@ class Phone(_Sipp):
             return _udp_port_busy(self.port, SIP_HOST)
 
         wait_until(listening, timeout, f"sipp {self.name} to listen on {self.port}", 0.05)
+        self.started_at = time.monotonic()
         return self
 
     def wait_reachable(self, ast: Asterisk, timeout: float = 15.0) -> None:
         """Wait until Asterisk sees this phone as reachable (contact Avail and the
         hint not Unavailable).  Asks for a qualify right away (and every 2 s) instead
-        of waiting for the next periodic one."""
+        of waiting for the next periodic one.
+
+        A phone Asterisk saw unreachable (unplugged, then started again) is checked
+        once more when it has listened for longer than ``QUALIFY_TIMEOUT``: a qualify
+        Asterisk sent while it was down times out that much later and marks the
+        contact Unreachable again, right after the forced qualify said Reachable
+        (seen on Asterisk 16 and 22 alike)."""
         last_qualify = [0.0]
+        seen_down = [False]
 
         def reachable() -> bool:
             if not self.running:
@@ -793,10 +805,21 @@ class Phone(_Sipp):
                 except LabError:
                     pass
             if ast.contact_status(self.agent) != "Avail":
+                seen_down[0] = True
                 return False
-            return ast.hint_state(self.agent) not in (None, "Unavailable")
+            if ast.hint_state(self.agent) in (None, "Unavailable"):
+                seen_down[0] = True
+                return False
+            return True
 
-        wait_until(reachable, timeout, f"Asterisk to see phone {self.agent} as reachable", 0.2)
+        what = f"Asterisk to see phone {self.agent} as reachable"
+        seen_down[0] = ast.contact_status(self.agent) != "Avail"  # before any new qualify
+        wait_until(reachable, timeout, what, 0.2)
+        settle = self.started_at + QUALIFY_TIMEOUT + 0.5 - time.monotonic()
+        if seen_down[0] and settle > 0:
+            time.sleep(settle)
+            last_qualify[0] = 0.0
+            wait_until(reachable, timeout, what, 0.2)
 
     def wait_unreachable(self, ast: Asterisk, timeout: float = 15.0) -> None:
         """Wait until Asterisk sees this phone as unreachable (after :meth:`stop`;
