@@ -32,8 +32,9 @@ from .events import (
     QUEUE_MEMBER_STATUS,
     Event,
 )
-from .model import NO_CALL, RECORDING_VARS, Agent, Model, Queue
+from .model import NO_CALL, Agent, Model, Queue
 from .protocol import Message
+from .versions import RECORDING_VARS
 
 if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.actions
     from .actions import ActionResult

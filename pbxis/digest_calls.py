@@ -26,24 +26,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .events import AGENT_COMPLETE, ORIGINATE_FAILED, PHONE_NUMBER, Event
-from .model import (
+from .model import NO_CALL, Call, Model, first, header, originate_reason
+from .protocol import Message
+from .versions import (
     APP_DATA,
     BRIDGE_ID,
     CALL_UNIQUEID,
     DOWN_STATE,
     MEMBER_EVENT_IFACE,
-    NO_CALL,
     QUEUE_APP,
     QUEUE_LEG_APP,
     UNKNOWN_IDS,
     UP_STATE,
-    Call,
-    Model,
-    first,
-    header,
-    originate_reason,
 )
-from .protocol import Message
 
 if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.actions
     from .actions import ActionResult

@@ -13,19 +13,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .events import AGENT_NAME, EXTENSION_STATUS, QUEUE_COUNT, QUEUE_MEMBER_STATUS
-from .model import (
+from .model import LOGGED_OFF, Member, Model, first, header
+from .protocol import Message
+from .versions import (
     DEVICE_STATES,
-    LOGGED_OFF,
     MEMBER_EVENT_IFACE,
     MEMBER_EVENT_NAME,
     MEMBER_LIST_IFACE,
     MEMBER_LIST_NAME,
-    Member,
-    Model,
-    first,
-    header,
 )
-from .protocol import Message
 
 if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.actions
     from .actions import ActionResult

@@ -15,44 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# The AMI vocabulary lives in pbxis.versions (every version difference in one
-# place); re-exported here for the digest.
+# The AMI vocabulary lives in pbxis.versions (every version difference in one place).
 from .versions import (
-    APP_DATA,
-    BRIDGE_ID,
-    CALL_UNIQUEID,
-    DEVICE_STATES,
-    DOWN_STATE,
-    MEMBER_EVENT_IFACE,
-    MEMBER_EVENT_NAME,
-    MEMBER_LIST_IFACE,
-    MEMBER_LIST_NAME,
     MEMBER_STATUSES,
     ORIGINATE_REASONS,
-    QUEUE_APP,
-    QUEUE_LEG_APP,
-    RECORDING_VARS,
-    UNKNOWN_IDS,
-    UP_STATE,
 )
 
 __all__ = [
-    "DEVICE_STATES",
-    "MEMBER_STATUSES",
-    "ORIGINATE_REASONS",
-    "MEMBER_EVENT_IFACE",
-    "MEMBER_EVENT_NAME",
-    "MEMBER_LIST_IFACE",
-    "MEMBER_LIST_NAME",
-    "APP_DATA",
-    "BRIDGE_ID",
-    "CALL_UNIQUEID",
-    "QUEUE_APP",
-    "QUEUE_LEG_APP",
-    "DOWN_STATE",
-    "UP_STATE",
-    "UNKNOWN_IDS",
-    "RECORDING_VARS",
     "LOGGED_OFF",
     "NO_CALL",
     "first",

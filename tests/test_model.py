@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 from pbxis.model import (
-    DEVICE_STATES,
     LOGGED_OFF,
-    MEMBER_STATUSES,
     Agent,
     Call,
     Member,
@@ -17,6 +15,7 @@ from pbxis.model import (
     header,
     originate_reason,
 )
+from pbxis.versions import DEVICE_STATES, MEMBER_STATUSES
 
 API_STATUSES = {
     "not_inuse",

@@ -17,8 +17,8 @@ from conftest import wait_event
 
 import pbxis
 from pbxis.events import CONNECTION_LOST, CONNECTION_RESTORED
-from pbxis.model import DEVICE_STATES, MEMBER_STATUSES
 from pbxis.sim import Fault, SimServer, SimulatedPbx, scenario
+from pbxis.versions import DEVICE_STATES, MEMBER_STATUSES
 
 FAST = {"keepalive": 1.0, "reconnect_base": 0.02, "reconnect_cap": 0.1}
 STATE_TYPES = {"agentName", "extensionStatus", "queueMemberStatus", "phoneNumber", "queueCount"}

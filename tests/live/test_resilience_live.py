@@ -28,8 +28,8 @@ from harness import lab as lab_module
 import pbxis
 from pbxis.commands import FALLBACK_EVENT_MASK
 from pbxis.events import CONNECTION_LOST, CONNECTION_RESTORED
-from pbxis.model import DEVICE_STATES
 from pbxis.protocol import Message, Parser, encode_action
+from pbxis.versions import DEVICE_STATES
 
 pytestmark = pytest.mark.asterisk
 
