@@ -10,7 +10,8 @@ given by ``--version`` / PBXIS_ASTERISK_VERSION, e.g. 16; sipp phones
 that they see the very same calls:
 
 * **Filter** -- user ``pbxis``: pbxis's default, a ``Filter`` whitelist made
-  of the events the digest reads (plus the recording's VarSet only);
+  of the events the digest reads, the exclusion of ``Queue:`` pseudo devices'
+  DeviceStateChange, plus the recording's VarSet only;
 * **EventMask** -- user ``limited`` (no ``system`` write: Filter refused):
   the ``Events`` class mask fallback, ``agent,call,system``;
 * **unfiltered** -- user ``pbxis`` with ``server_filter=False``: everything

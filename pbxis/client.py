@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Union
 
 from . import commands
 from .actions import ActionResult, Correlator, new_action_ids
 from .channels import EventChannel, Hub, Subscription
 from .config import Options, check_value, parse_url
-from .digest import CallInfo, Digest, Query
+from .digest import Digest, Query
 from .errors import (
     ActionTimeout,
     AmbiguousCallError,
@@ -64,7 +65,19 @@ SHUTDOWN_GRACE = 10.0
 #: booted Asterisk sends FullyBooted right after the login response.
 BOOT_WAIT = 10.0
 
+#: Seconds between two asks while ``park_and_announce`` waits for a bridge.
+BRIDGE_POLL = 0.05
+
 _Callback = Callable[[Union[ActionResult, BaseException]], None]
+
+
+class _Target(NamedTuple):
+    """What redirect/park act on: the remote channel, the agent's channel
+    (None if not known), and whether Asterisk said the two are bridged."""
+
+    remote: str
+    agent_channel: Optional[str]
+    bridged: bool
 
 
 class Pbx:
@@ -100,9 +113,10 @@ class Pbx:
         #: acknowledged; None while not checking (see _check_filter).
         self._filter_baseline: Optional[int] = None
         #: Notified under _state_lock whenever frames were digested.
-        self._digested = threading.Condition(self._state_lock)
         self._wanted = frozenset(self._digest.handled_events) | _CLIENT_EVENTS
-        self._link = Link(options, self, wanted=lambda: self._wanted)
+        self._link = Link(
+            options, self, wanted=lambda: self._wanted, ignore=self._digest.ignored
+        )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -211,7 +225,6 @@ class Pbx:
                 self._publish(out)
             if self._filter_baseline is not None:
                 self._check_filter()
-            self._digested.notify_all()
 
     def _client_event(self, name: str, msg: Message) -> None:
         if name == "Shutdown":
@@ -276,7 +289,8 @@ class Pbx:
     def _narrow(self) -> None:
         """Ask Asterisk to send only what the model reads, on every login.
 
-        A ``Filter`` whitelist of ``self._wanted`` plus the digest's narrow
+        A ``Filter`` whitelist of ``self._wanted``, exclusions of the events
+        the digest ignores (``Digest.ignored``), plus the digest's narrow
         filters (VarSet of the recording variable only); when the user may
         not filter (no ``system`` write permission), the ``Events`` class
         mask. Runs before the restore queries, so their answers come after.
@@ -287,7 +301,8 @@ class Pbx:
         if not self.options.server_filter:
             return
         name, headers = commands.server_filter(self._wanted)
-        unanswered = [1 + len(self._digest.narrow_filters)]
+        excludes = [commands.server_filter_exclude(*item) for item in self._digest.ignored.items()]
+        unanswered = [1 + len(self._digest.narrow_filters) + len(excludes)]
 
         def answered() -> None:
             # Every Filter answered: from here on the parser skips only what
@@ -309,6 +324,10 @@ class Pbx:
             )
             self._mask()
 
+        def excluded(result: Union[ActionResult, BaseException]) -> None:
+            if isinstance(result, ActionResult):
+                answered()
+
         def narrowed(event: str, result: Union[ActionResult, BaseException]) -> None:
             # Runs on the reader thread, which owns the parser.
             if isinstance(result, ActionResult):
@@ -318,6 +337,8 @@ class Pbx:
 
         try:
             self._send_internal(name, headers, whitelisted)
+            for exclude_name, exclude_headers in excludes:
+                self._send_internal(exclude_name, exclude_headers, excluded)
             for event, regex in self._digest.narrow_filters.items():
                 self._send_internal(
                     "Filter", [("Operation", "Add"), ("Filter", regex)], partial(narrowed, event)
@@ -595,57 +616,73 @@ class Pbx:
         commands.check_result(result, "Originate")
         return action_id
 
-    def _resolve(self, agent_or_channel: str) -> tuple[str, Optional[str]]:
-        """(remote channel to act on, the agent's channel or None)."""
+    def _resolve(self, agent_or_channel: str, *, agent_side: bool = False) -> _Target:
+        """The remote channel to act on, asking Asterisk who is bridged with whom.
+
+        Given a channel, that channel; with ``agent_side`` also the tracked
+        agent's channel bridged with it (or dialled with it), if any. Given
+        an agent, the other side of each of the agent's answered calls:
+        ``BRIDGEPEER``, or the far end of the dial while Asterisk has not
+        bridged the answered legs yet (the device goes INUSE before
+        BridgeEnter). A ringing leg (a losing ringall leg) is no call.
+        """
         if not isinstance(agent_or_channel, str) or not agent_or_channel.strip():
             raise ValueError("agent_or_channel must be a non-empty str")
         check_value("agent_or_channel", agent_or_channel)
+        if "/" in agent_or_channel:
+            if not agent_side:
+                return _Target(agent_or_channel, None, False)
+            line = self._line(agent_or_channel)
+            with self._state_lock:
+                calls = self._digest.all_calls()
+            ours = {c.agent_channel for c in calls}
+            for peer in line.peers if line else ():
+                if peer in ours:
+                    return _Target(agent_or_channel, peer, True)
+            for call in calls:
+                if call.peer == agent_or_channel:
+                    return _Target(agent_or_channel, call.agent_channel, False)
+            return _Target(agent_or_channel, None, False)
         with self._state_lock:
-            if "/" in agent_or_channel:
-                for call in self._digest.all_calls():
-                    if call.bridged_channel == agent_or_channel:
-                        return agent_or_channel, call.agent_channel
-                return agent_or_channel, None
             known = self._digest.calls_of(agent_or_channel)
-        calls = []
+        targets: list[_Target] = []
+        numbers: list[Optional[str]] = []
         for call in known:
-            peer = call.bridged_channel
-            if peer is None and call.dial_peer and self._answered(call.agent_channel):
-                # Answered, bridge not reported yet (the device goes INUSE
-                # before BridgeEnter): the far end of the dial is the remote side.
-                peer = call.dial_peer
-            if peer:
-                calls.append(CallInfo(call.agent_channel, peer, call.caller_id_num))
-        if not calls:
+            line = self._line(call.agent_channel)
+            if line is None or not line.up:
+                continue
+            for peer in line.peers:
+                targets.append(_Target(peer, call.agent_channel, True))
+                numbers.append(call.caller_id_num)
+            if not line.peers and call.peer:
+                targets.append(_Target(call.peer, call.agent_channel, False))
+                numbers.append(call.caller_id_num)
+        if not targets:
             raise NoCallError(agent_or_channel)
-        if len(calls) > 1:
+        if len(targets) > 1:
             raise AmbiguousCallError(
                 agent_or_channel,
                 [
                     {
-                        "agentChannel": c.agent_channel,
-                        "bridgedChannel": c.bridged_channel,
-                        "callerIdNum": c.caller_id_num,
+                        "agentChannel": t.agent_channel,
+                        "bridgedChannel": t.remote,
+                        "callerIdNum": number,
                     }
-                    for c in calls
+                    for t, number in zip(targets, numbers)
                 ],
             )
-        remote = calls[0].bridged_channel
-        assert remote is not None
-        return remote, calls[0].agent_channel
+        return targets[0]
 
-    def _answered(self, channel: str) -> bool:
-        """Ask Asterisk whether the agent's leg is up (a ringing leg, e.g. a
-        losing ringall leg, is not a call to redirect or park)."""
+    def _line(self, channel: str) -> Optional[commands.Line]:
+        """Asterisk's word on ``channel`` (``Status``): None if it ended."""
+        name, headers = commands.channel_status(channel)
         try:
-            result = self._request(
-                "Getvar", [("Channel", channel), ("Variable", "CHANNEL(state)")]
-            )
+            result = self._request(name, headers)
         except NotConnectedError:
             raise
         except PBXISError:
-            return False
-        return result.ok and result.response.get("Value") == "Up"
+            return None
+        return commands.line_of(result, channel)
 
     def redirect_call(self, agent_or_channel: str, destination: str) -> None:
         """Transfer a call to ``destination`` in ``redirect_context``.
@@ -658,8 +695,10 @@ class Pbx:
             AmbiguousCallError: several calls; ``.candidates`` lists them.
             ActionError: Asterisk refused.
         """
-        channel, _ = self._resolve(agent_or_channel)
-        name, headers = commands.redirect(channel, self.options.redirect_context, destination)
+        target = self._resolve(agent_or_channel)
+        name, headers = commands.redirect(
+            target.remote, self.options.redirect_context, destination
+        )
         commands.check_result(self._request(name, headers), name)
 
     def park_and_announce(self, agent_or_channel: str, *, timeout: float = 180) -> str:
@@ -668,8 +707,9 @@ class Pbx:
         Returns the parking extension (e.g. ``"701"``). If nobody retrieves the
         call within ``timeout`` seconds it returns to the agent.
         """
-        parkee, agent_channel = self._resolve(agent_or_channel)
-        if agent_channel is not None:
+        target = self._resolve(agent_or_channel, agent_side=True)
+        parkee, agent_channel = target.remote, target.agent_channel
+        if agent_channel is not None and not target.bridged:
             self._await_bridge(agent_channel, parkee)
         name, headers = commands.park(parkee, agent_channel, timeout)
         waiter: Future[str] = Future()
@@ -686,14 +726,20 @@ class Pbx:
                     del self._parked[parkee]
 
     def _await_bridge(self, channel: str, other: str) -> None:
-        """Wait up to ``BRIDGE_WAIT`` s until the model has both legs in one bridge.
+        """Wait up to ``BRIDGE_WAIT`` s until Asterisk has both legs in one bridge.
 
         Asterisk 16 reports the agent's phone in use before it bridges a
         queue call; a Park in between strands the agent's leg
-        (``pbxis.versions.BRIDGE_WAIT``). Returns at once when bridged.
+        (``pbxis.versions.BRIDGE_WAIT``). Bridges are not in the event
+        stream pbxis receives, so this asks again every ``BRIDGE_POLL`` s:
+        only within this command, only in that gap (milliseconds on 22).
         """
-        with self._digested:
-            self._digested.wait_for(lambda: self._digest.bridged_with(channel, other), BRIDGE_WAIT)
+        deadline = time.monotonic() + BRIDGE_WAIT
+        while True:
+            line = self._line(channel)
+            if line is None or other in line.peers or time.monotonic() >= deadline:
+                return
+            time.sleep(BRIDGE_POLL)
 
     def queue_action(
         self,

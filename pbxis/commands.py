@@ -7,7 +7,18 @@ before anything is sent. Imports protocol, actions, errors and config only.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from .actions import ActionResult
 from .config import check_value
@@ -15,10 +26,13 @@ from .errors import ActionError
 from .protocol import Message
 from .versions import (
     FALLBACK_EVENT_MASK,
+    FILTER_EXCLUDE,
     FILTER_WHITELIST,
     MEMBER_LIST_IFACE,
     MEMBER_LIST_NAME,
     MEMBER_STATUSES,
+    UNSET_VAR,
+    UP_STATE,
 )
 
 __all__ = [
@@ -29,6 +43,7 @@ __all__ = [
     "login_md5",
     "md5_key",
     "server_filter",
+    "server_filter_exclude",
     "event_mask",
     "ping",
     "logoff",
@@ -37,6 +52,9 @@ __all__ = [
     "park",
     "queue_action",
     "queue_status",
+    "channel_status",
+    "Line",
+    "line_of",
     "check_result",
     "queue_status_dicts",
     "QUEUE_ACTION_TYPES",
@@ -98,6 +116,21 @@ def server_filter(event_names: Iterable[str]) -> Action:
             raise ValueError(f"event name {name!r} is not alphanumeric")
     regex = FILTER_WHITELIST.format(names="|".join(names))
     return "Filter", [("Operation", "Add"), ("Filter", regex)]
+
+
+def server_filter_exclude(event_name: str, line: str) -> Action:
+    """A ``Filter`` that drops the events named ``event_name`` having a
+    header line that starts with ``line`` (legacy ``!regex`` form, which
+    Asterisk 16 and 22 both apply)."""
+    if not event_name.isalnum():
+        raise ValueError(f"event name {event_name!r} is not alphanumeric")
+    regex = FILTER_EXCLUDE.format(name=event_name, line=_regex_literal(_text("line", line)))
+    return "Filter", [("Operation", "Add"), ("Filter", regex)]
+
+
+def _regex_literal(text: str) -> str:
+    """``text`` as a POSIX extended regex that matches only itself."""
+    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in text)
 
 
 def event_mask(mask: str = FALLBACK_EVENT_MASK) -> Action:
@@ -237,6 +270,36 @@ def queue_status(queue: Optional[str] = None, member: Optional[str] = None) -> A
     if member is not None:
         headers.append(("Member", _text("member", member)))
     return "QueueStatus", headers
+
+
+def channel_status(channel: str) -> Action:
+    """``Status`` of one channel, with who it is bridged with (``BRIDGEPEER``)."""
+    return "Status", [("Channel", _text("channel", channel)), ("Variables", "BRIDGEPEER")]
+
+
+class Line(NamedTuple):
+    """What ``Status`` tells of one channel: answered, and bridged with whom."""
+
+    up: bool
+    #: The other channels in its bridge (``BRIDGEPEER``); empty when not bridged.
+    peers: Tuple[str, ...]
+
+
+def line_of(result: ActionResult, channel: str) -> Optional[Line]:
+    """The ``Line`` of ``channel`` from a ``channel_status`` result; None when
+    Asterisk does not know the channel (it ended: ``No such channel``)."""
+    if not result.ok:
+        return None
+    for ev in result.events:
+        if ev.get("Event") != "Status" or ev.get("Channel") != channel:
+            continue
+        peers: Tuple[str, ...] = ()
+        for variable in ev.getall("Variable"):
+            name, _, value = variable.partition("=")
+            if name == "BRIDGEPEER" and value and value != UNSET_VAR:
+                peers = tuple(p for p in value.split(",") if p)
+        return Line(ev.get("ChannelState") == UP_STATE, peers)
+    return None
 
 
 class Response(Mapping[str, str]):

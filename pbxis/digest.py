@@ -60,8 +60,6 @@ _HANDLERS: Mapping[str, str] = {
     "AgentCalled": "_on_agent_called",
     "AgentComplete": "_on_agent_complete",
     "Hangup": "_on_hangup",
-    "BridgeEnter": "_on_bridge_enter",
-    "BridgeLeave": "_on_bridge_leave",
     "OriginateResponse": "_on_originate_response",
 }
 
@@ -74,6 +72,13 @@ _NARROW: Mapping[str, tuple[str, str]] = {
         "^Event: VarSet[[:space:]].*Variable: MIXMONITOR_FILENAME[[:space:]]",
     ),
 }
+
+#: Events feed() reads, but not all of them: name -> the header line that
+#: marks those it never needs, as its first header after ``Privilege``. A
+#: queue's own pseudo devices (``Queue:sales_avail``,
+#: ``Queue:sales_pause_PJSIP/1001``) send two in five DeviceStateChange.
+#: Excluded server-side by the client's Filter, skipped by its parser.
+_IGNORED: Mapping[str, str] = {"DeviceStateChange": "Device: Queue:"}
 
 _STATUS_VARIABLES = "QUEUENAME,BRIDGEPEER"
 
@@ -88,15 +93,18 @@ class Query:
 
 @dataclass(frozen=True)
 class CallInfo:
-    """One live call of an agent, for redirect/park resolution (API.md §5)."""
+    """One live call of an agent, for redirect/park resolution (API.md §5).
+
+    ``peer`` is the channel at the other end of the dial; who the agent's
+    channel is bridged with is Asterisk's to say when a command acts (the
+    digest reads no bridge events, see ``pbxis.digest_calls``).
+    """
 
     agent_channel: str
-    bridged_channel: str | None
+    peer: str | None
     caller_id_num: str | None
     agent: str | None = None
     queue: str | None = None
-    #: The channel at the other end of the dial (known before the bridge is).
-    dial_peer: str | None = None
 
 
 def _escape_regex(text: str) -> str:
@@ -119,6 +127,9 @@ class Digest(QueueDigest, CallDigest):
     #: Events feed() reads only when narrowed server-side: name -> Filter regex.
     #: A client that installs these filters adds the names to its parser's set.
     narrow_filters: Mapping[str, str] = {name: regex for name, (_, regex) in _NARROW.items()}
+    #: Handled events of which feed() never needs some: name -> the header
+    #: line that marks those (see ``pbxis.protocol.Parser``'s ``ignore``).
+    ignored: Mapping[str, str] = _IGNORED
 
     def __init__(
         self, location_prefix: str = "PJSIP/", recording_vars: Iterable[str] = RECORDING_VARS
@@ -374,25 +385,12 @@ class Digest(QueueDigest, CallDigest):
         a = self.model.agents.get(agent)
         return [] if a is None else [self._info(c) for c in a.calls.values()]
 
-    def bridged_with(self, channel: str, other: str) -> bool:
-        """True when the model has ``channel`` and ``other`` in one bridge."""
-        call = self.model.calls.get(channel)
-        bridge = None if call is None else call.bridge
-        return bridge is not None and other in self.model.bridges.get(bridge, ())
-
     def all_calls(self) -> list[CallInfo]:
         """Every tracked agent's live calls."""
         return [self._info(c) for c in self.model.calls.values()]
 
     def _info(self, call: Any) -> CallInfo:
-        return CallInfo(
-            call.channel,
-            self.model.bridged_peer(call),
-            call.number,
-            call.agent,
-            call.queue,
-            call.peer,
-        )
+        return CallInfo(call.channel, call.peer, call.number, call.agent, call.queue)
 
 
 def _event(kind: str, agent: str | None, queue: str | None, value: Any) -> Event:

@@ -1,5 +1,5 @@
 """The digest's call side: the agents' live channels, who is on the other end,
-bridges, originates, completed queue calls and their recordings.
+originates, completed queue calls and their recordings.
 
 A mixin of :class:`pbxis.digest.Digest` (layer 2). Imports only
 ``pbxis.events``, ``pbxis.model`` and ``pbxis.protocol`` (``pbxis.actions``'
@@ -19,6 +19,13 @@ The remote party of an agent's channel, from the events Asterisk 22 sends
 * ``Originate``: ``DialBegin`` without a dialling channel rings the agent leg;
   the party is the number pbxis is about to dial (``originate_started``) and,
   once the leg dials out, its ``Exten``.
+
+Bridges are not tracked: BridgeEnter/BridgeLeave of every channel were a
+sixth of the narrowed traffic per queue call, and only redirect/park need to
+know who an agent is bridged with -- they ask Asterisk when they act
+(``Status ... Variables: BRIDGEPEER``), which is also never stale. The model
+keeps the dial's far end (``Call.peer``) for the moment between answer and
+bridge.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from .versions import (
     QUEUE_APP,
     QUEUE_LEG_APP,
     UNKNOWN_IDS,
+    UNSET_VAR,
     UP_STATE,
 )
 
@@ -46,10 +54,6 @@ if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.action
 __all__ = ["CallDigest", "PendingOriginate"]
 
 Headers = dict[str, str]
-
-#: How ``Status ... Variables:`` reports a variable the channel does not have
-#: (live Asterisk 22: ``Variable: QUEUENAME=(null)`` on an originated call).
-UNSET_VAR = "(null)"
 
 #: Bounds that keep the model finite even if Asterisk's events go missing.
 MAX_CALLS_PER_AGENT = 32
@@ -98,7 +102,7 @@ class PendingOriginate:
 
 
 class CallDigest:
-    """Handlers for channel, dial, bridge and agent events (mixed into ``Digest``)."""
+    """Handlers for channel, dial and agent events (mixed into ``Digest``)."""
 
     model: Model
     prefix: str
@@ -317,36 +321,6 @@ class CallDigest:
         self._drop_call(call)
         self._phone(call.agent)
 
-    def _on_bridge_enter(self, msg: Message) -> None:
-        headers = msg.headers
-        bridge = header(headers, "BridgeUniqueid")
-        channel = header(headers, "Channel")
-        if bridge is None or channel is None:
-            return
-        members = self.model.bridges.get(bridge)
-        if members is None:
-            self.model.bridges[bridge] = [channel]
-        elif channel not in members:
-            members.append(channel)
-        call = self.model.calls.get(channel)
-        if call is not None:
-            call.bridge = bridge
-
-    def _on_bridge_leave(self, msg: Message) -> None:
-        headers = msg.headers
-        bridge = header(headers, "BridgeUniqueid")
-        channel = header(headers, "Channel")
-        if bridge is None or channel is None:
-            return
-        members = self.model.bridges.get(bridge)
-        if members is not None and channel in members:
-            members.remove(channel)
-            if not members:
-                del self.model.bridges[bridge]
-        call = self.model.calls.get(channel)
-        if call is not None and call.bridge == bridge:
-            call.bridge = None
-
     def _on_originate_response(self, msg: Message) -> None:
         h = dict(msg.headers)
         action_id = h.get("ActionID")
@@ -395,7 +369,8 @@ class CallDigest:
     # -- channel list results ----------------------------------------------------
 
     def _channel_info(self, h: Headers, queue: str | None, peer: str | None) -> None:
-        """One channel of a Status / CoreShowChannels answer."""
+        """One channel of a Status / CoreShowChannels answer (``peer``: the
+        channel bridged with it, if the answer tells)."""
         channel = h.get("Channel")
         agent = self._agent_chan(channel)
         if agent is None or channel is None:
@@ -411,10 +386,8 @@ class CallDigest:
             call.number = h.get("Exten")
         if queue is not None:
             call.queue = queue
-        bridge = first(h, BRIDGE_ID) or None
-        call.bridge = bridge
-        if bridge is not None and peer:
-            self.model.bridges[bridge] = [channel, peer]
+        if peer:
+            call.peer = peer
 
     def _apply_status(self, channel: str, result: ActionResult) -> None:
         """Status Channel=<agent channel> Variables=QUEUENAME,BRIDGEPEER."""
@@ -432,7 +405,9 @@ class CallDigest:
                 for name, _, value in (v.partition("=") for v in ev.getall("Variable"))
                 if value and value != UNSET_VAR
             }
-            self._channel_info(h, variables.get("QUEUENAME"), variables.get("BRIDGEPEER"))
+            # BRIDGEPEER lists every other channel of a multi-party bridge.
+            peer = (variables.get("BRIDGEPEER") or "").split(",")[0] or None
+            self._channel_info(h, variables.get("QUEUENAME"), peer)
         if not found:
             call = self.model.calls.get(channel)
             if call is not None:
@@ -461,7 +436,7 @@ class CallDigest:
 
     def _apply_core_show_channels(self, result: ActionResult) -> None:
         """CoreShowChannels (or Status of all channels): every live channel;
-        authoritative for the agents' calls and for bridges."""
+        authoritative for the agents' calls (and who each is bridged with)."""
         entries = [
             dict(ev.headers)
             for ev in result.events
@@ -474,7 +449,6 @@ class CallDigest:
             channel = e.get("Channel")
             if bridge and channel:
                 bridges.setdefault(bridge, []).append(channel)
-        self.model.bridges = bridges
         listed = set()
         for e in entries:
             if self._agent_chan(e.get("Channel")) is None:
@@ -484,8 +458,11 @@ class CallDigest:
             if e.get("Application") == QUEUE_LEG_APP and caller is not None:
                 if caller.get("Application") == QUEUE_APP:
                     queue = (first(caller, APP_DATA) or "").split(",")[0] or None
-            self._channel_info(e, queue, None)
-            listed.add(e.get("Channel"))
+            channel = e.get("Channel")
+            bridge = first(e, BRIDGE_ID)
+            peers = [c for c in bridges.get(bridge, ()) if c != channel] if bridge else []
+            self._channel_info(e, queue, peers[0] if peers else None)
+            listed.add(channel)
         for call in list(self.model.calls.values()):
             if call.channel not in listed:
                 self._drop_call(call)

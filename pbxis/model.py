@@ -103,7 +103,6 @@ class Call:
         "number",
         "name",
         "queue",
-        "bridge",
         "dialled",
         "originated",
         "peer",
@@ -119,12 +118,11 @@ class Call:
         self.name: str | None = None
         #: The queue the call came through, if any.
         self.queue: str | None = None
-        #: BridgeUniqueid of the bridge the channel is in, if any.
-        self.bridge: str | None = None
         #: A DialBegin/AgentCalled named it as the dialled channel.
         self.dialled = False
-        #: The channel at the other end of the dial (until a bridge says more):
-        #: the device reports INUSE before BridgeEnter, so redirect/park use it.
+        #: The channel at the other end of the dial (DialBegin, AgentCalled, or
+        #: BRIDGEPEER when a query found the call). Bridges are not tracked:
+        #: redirect/park ask Asterisk for the bridge when they act.
         self.peer: str | None = None
         #: Created by an Originate (DialBegin without a dialling channel) and
         #: not yet dialling the far party itself.
@@ -170,10 +168,8 @@ class Model:
     """The digest's state. Holds only what tracked agents and queues need.
 
     ``members`` holds memberships whose agent or queue is tracked; ``calls``
-    the live channels of tracked agents; ``bridges`` every live bridge's
-    channels (to name the party bridged with an agent), which Asterisk
-    empties with BridgeLeave; ``waiting`` the callers waiting in any queue
-    by Linkedid, which the agent legs the queue rings share.
+    the live channels of tracked agents; ``waiting`` the callers waiting in
+    any queue by Linkedid, which the agent legs the queue rings share.
     """
 
     def __init__(self) -> None:
@@ -183,7 +179,6 @@ class Model:
         #: Member interface -> agent (Local/... members map via StateInterface).
         self.iface_agent: dict[str, str] = {}
         self.calls: dict[str, Call] = {}
-        self.bridges: dict[str, list[str]] = {}
         #: Linkedid of each caller waiting in a queue -> the queue.
         self.waiting: dict[str, str] = {}
 
@@ -195,15 +190,6 @@ class Model:
         for call in reversed(a.calls.values()):
             if call.number is not None:
                 return call
-        return None
-
-    def bridged_peer(self, call: Call) -> str | None:
-        """The first other channel in the call's bridge, or None."""
-        if call.bridge is None:
-            return None
-        for channel in self.bridges.get(call.bridge, ()):
-            if channel != call.channel:
-                return channel
         return None
 
     def member_value(self, agent: str, queue: str) -> tuple[str, str | None] | None:
@@ -240,7 +226,7 @@ class Model:
                         "number": c.number,
                         "name": c.name,
                         "queue": c.queue,
-                        "bridgedChannel": self.bridged_peer(c),
+                        "peerChannel": c.peer,
                     }
                     for c in a.calls.values()
                 ],

@@ -247,6 +247,11 @@ class Parser:
         wanted: if given, events whose name is not in it are skipped without
             parsing (counted in ``skipped``) unless they carry an ActionID.
             Responses are always parsed.
+        ignore: with ``wanted``, event name -> the start of a header line
+            (``"Device: Queue:"``) that marks events of that name as unwanted
+            too when it is their second or third line (the first headers
+            after ``Event``, where Asterisk puts a channel's or device's
+            name); skipped and counted the same way.
 
     ``feed(b"")`` signals EOF; a partial frame left then is reported as
     ``Truncated`` (blank lines alone are not). The frames returned do not
@@ -254,12 +259,18 @@ class Parser:
     """
 
     def __init__(
-        self, max_frame: int = DEFAULT_MAX_FRAME, wanted: Optional[Iterable[str]] = None
+        self,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        wanted: Optional[Iterable[str]] = None,
+        ignore: Optional[Mapping[str, str]] = None,
     ) -> None:
         if max_frame < 64:
             raise ValueError("max_frame must be >= 64")
         self.max_frame = max_frame
         self.skipped = 0
+        self._ignore: Dict[bytes, bytes] = {
+            name.encode(): line.encode() for name, line in (ignore or {}).items()
+        }
         self._wanted: Optional[FrozenSet[bytes]] = None
         self.set_wanted(wanted)
         self._banner_pending = True
@@ -282,12 +293,19 @@ class Parser:
         rx = self._scanners.get(term)
         if rx is None:
             assert self._wanted is not None
-            names = b"|".join(re.escape(n) for n in sorted(self._wanted, key=len, reverse=True))
             # The name ends where _emit's does: at the first CR (LF for an
             # LF-only peer), not consumed, since the block may end right there.
-            eol = re.escape(term[:1])
+            eol = b"(?=" + re.escape(term[:1]) + b")"
+            nl = re.escape(term[: len(term) // 2])
+            names = []
+            for name in sorted(self._wanted, key=len, reverse=True):
+                item = re.escape(name) + eol
+                mark = self._ignore.get(name)
+                if mark is not None:
+                    item += b"(?!" + nl + b"(?:[^\r\n]*" + nl + b")?" + re.escape(mark) + b")"
+                names.append(item)
             rx = self._scanners[term] = re.compile(
-                re.escape(term) + b"(?:Event: (?:" + names + b")(?=" + eol + b")|(?!Event: ))"
+                re.escape(term) + b"(?:Event: (?:" + b"|".join(names) + b")|(?!Event: ))"
             )
         return rx
 
@@ -407,6 +425,7 @@ class Parser:
 
     def _emit(self, blocks: List[bytes], out: List[Frame]) -> None:
         wanted = self._wanted
+        ignore = self._ignore
         sep = self._sep
         eol = self._term[:1]  # CR for CRLF peers, LF for LF-only ones
         max_frame = self.max_frame
@@ -424,10 +443,25 @@ class Parser:
             if wanted is not None and block[:7] == b"Event: ":
                 end = block.find(eol, 7)  # -1: the name is the whole block
                 name = block[7:end] if end > 0 else block[7:]
-                if name not in wanted and b"ActionID: " not in block:
+                if (
+                    name not in wanted or (name in ignore and self._ignored(block, ignore[name]))
+                ) and b"ActionID: " not in block:
                     self.skipped += 1
                     continue
             append(_parse_text(block.decode("utf-8", "replace"), sep))
+
+    def _ignored(self, block: bytes, mark: bytes) -> bool:
+        """``mark`` starts the block's second or third line (see ``ignore``)."""
+        nl = self._term[: len(self._term) // 2]
+        at = block.find(nl)
+        for _ in range(2):
+            if at < 0:
+                return False
+            at += len(nl)
+            if block.startswith(mark, at):
+                return True
+            at = block.find(nl, at)
+        return False
 
 
 HeaderValue = Union[str, int, float, bool, Sequence[str]]

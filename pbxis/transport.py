@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Callable, List, Optional, Protocol, Tuple
+from typing import Callable, List, Mapping, Optional, Protocol, Tuple
 
 from . import commands
 from .backoff import Backoff
@@ -89,11 +89,13 @@ class Link:
         handler: LinkHandler,
         wanted: Optional[Callable[[], Optional[frozenset[str]]]] = None,
         backoff: Optional[Backoff] = None,
+        ignore: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.options = options
         self.handler = handler
         self.send_lock = threading.Lock()
         self._wanted = wanted or (lambda: None)
+        self._ignore = ignore
         self._backoff = backoff or Backoff(options.reconnect_base, options.reconnect_cap)
         self._sock: Optional[socket.socket] = None
         self._connecting: Optional[socket.socket] = None
@@ -251,7 +253,7 @@ class Link:
                 sock.settimeout(max(0.001, deadline - time.monotonic()))
                 sock = context.wrap_socket(sock, server_hostname=opts.host)
                 self._connecting = sock
-            parser = Parser(wanted=self._wanted())
+            parser = Parser(wanted=self._wanted(), ignore=self._ignore)
             frames: List[Frame] = []
             banner = self._read_until(
                 sock, parser, frames, deadline, lambda f: isinstance(f, Banner)

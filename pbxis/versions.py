@@ -38,9 +38,11 @@ __all__ = [
     "DOWN_STATE",
     "UP_STATE",
     "UNKNOWN_IDS",
+    "UNSET_VAR",
     "RECORDING_VARS",
     "CALL_UNIQUEID",
     "FILTER_WHITELIST",
+    "FILTER_EXCLUDE",
     "FILTER_LEAK_LIMIT",
     "FALLBACK_EVENT_MASK",
     "PAUSE_REASON_AFTER_ADD",
@@ -106,6 +108,9 @@ QUEUE_LEG_APP = "AppQueue"
 #: ChannelState values (0 Down, 4 Ring, 5 Ringing, 6 Up) that the digest tests.
 DOWN_STATE = "0"
 UP_STATE = "6"
+#: How ``Status ... Variables:`` reports a variable the channel does not have
+#: (live Asterisk 22: ``Variable: QUEUENAME=(null)`` on an originated call).
+UNSET_VAR = "(null)"
 #: Caller-id values that mean "not known".
 UNKNOWN_IDS = frozenset({"", "<unknown>"})
 #: Channel variables that hold a call's recording (MixMonitor sets the first).
@@ -128,6 +133,11 @@ CALL_UNIQUEID = ("Uniqueid", "DestLinkedid")
 #: applied: 16 reads only ``Filter:``, and every event still arrives
 #: (transcripts16/l3-filter-matchcriteria.ami).
 FILTER_WHITELIST = "^Event: ({names})[[:space:]]"
+
+#: An exclusion in the same legacy form: events named ``name`` with a header
+#: line starting with ``line`` (a regex-escaped literal) are not sent, even
+#: when the whitelist lets their name through.
+FILTER_EXCLUDE = "!^Event: {name}[[:space:]].*[[:space:]]{line}"
 
 #: A Filter that Asterisk accepted but does not apply must not go unnoticed:
 #: once every Filter of a session is acknowledged, this many events the parser

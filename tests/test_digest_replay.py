@@ -108,7 +108,7 @@ def test_a_initial_state() -> None:
         {"type": "extensionStatus", "agent": "1003", "status": "not_inuse"},
     ]
     calls = digest.calls_of("1001")
-    assert [(c.agent_channel, c.bridged_channel, c.caller_id_num) for c in calls] == [
+    assert [(c.agent_channel, c.peer, c.caller_id_num) for c in calls] == [
         ("PJSIP/1001-00000002", "PJSIP/caller-00000000", "555011")
     ]
 
@@ -454,8 +454,9 @@ def test_h1_redirect() -> None:
     bridged: list[Any] = []
 
     def before(action: Any, d: Digest) -> None:
-        if action["action"] == "Redirect":  # what redirect_call("1001", ...) would resolve
-            bridged.extend((c.agent_channel, c.bridged_channel) for c in d.calls_of("1001"))
+        # the call redirect_call("1001", ...) asks Asterisk about, and its dial peer
+        if action["action"] == "Redirect":
+            bridged.extend((c.agent_channel, c.peer) for c in d.calls_of("1001"))
 
     assert dicts(replay("h1-redirect.ami", digest, on_action=before)) == [
         {"type": "queueCount", "queue": "sales", "count": 1},
@@ -504,8 +505,9 @@ def test_h2_park() -> None:
     parked: list[Any] = []
 
     def before(action: Any, d: Digest) -> None:
-        if action["action"] == "Park":  # what park_and_announce("1001") would resolve
-            parked.extend((c.agent_channel, c.bridged_channel) for c in d.calls_of("1001"))
+        # the call park_and_announce("1001") asks Asterisk about, and its dial peer
+        if action["action"] == "Park":
+            parked.extend((c.agent_channel, c.peer) for c in d.calls_of("1001"))
 
     assert dicts(replay("h2-park.ami", digest, on_action=before)) == [
         # call 1: 555011 via sales, answered by 1001

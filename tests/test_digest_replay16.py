@@ -318,9 +318,9 @@ def test_h1_redirect() -> None:
     bridged: list[Any] = []
 
     def before(action: Any, d: Digest) -> None:
-        if action["action"] == "Redirect":  # what redirect_call("1001", ...) would resolve
-            bridged.extend((c.agent_channel, c.bridged_channel) for c in d.calls_of("1001"))
-            assert d.bridged_with("PJSIP/1001-00000001", "PJSIP/caller-00000000")
+        # the call redirect_call("1001", ...) asks Asterisk about, and its dial peer
+        if action["action"] == "Redirect":
+            bridged.extend((c.agent_channel, c.peer) for c in d.calls_of("1001"))
 
     assert dicts(replay(t16("h1-redirect.ami"), digest, on_action=before)) == [
         *CALL_ANSWERED,
@@ -350,11 +350,9 @@ def test_h2_park() -> None:
     parked: list[Any] = []
 
     def before(action: Any, d: Digest) -> None:
-        if action["action"] == "Park":  # what park_and_announce("1001") would resolve
-            calls = d.calls_of("1001")
-            parked.extend((c.agent_channel, c.bridged_channel) for c in calls)
-            # parked 2-3 s after the answer: bridged, park_and_announce does not wait
-            assert all(d.bridged_with(c.agent_channel, str(c.bridged_channel)) for c in calls)
+        # the call park_and_announce("1001") asks Asterisk about, and its dial peer
+        if action["action"] == "Park":
+            parked.extend((c.agent_channel, c.peer) for c in d.calls_of("1001"))
 
     assert dicts(replay(t16("h2-park.ami"), digest, on_action=before)) == [
         *CALL_ANSWERED,
@@ -534,7 +532,7 @@ def test_busy_period_invariants() -> None:
     assert 2 * names["AgentConnect"] <= counts["phoneNumber"] <= 2 * names["AgentCalled"]
     assert 0 < counts["queueMemberStatus"] <= names["QueueMemberStatus"]
     model = digest.model
-    assert model.calls == {} and model.bridges == {} and model.waiting == {}
+    assert model.calls == {} and model.waiting == {}
     # every answered call is named, also the one whose AgentComplete came after the
     # caller's Hangup and so without the caller's fields (versions.CALL_UNIQUEID)
     ids = [e["uniqueId"] for e in events if e["type"] == "agentComplete"]
@@ -562,9 +560,12 @@ def test_traffic_of_the_busy_period() -> None:
         print(f"\n{name}: {sizes[name]} bytes, {sizes[name] // calls} per call ({share:.0%})")
     assert sizes["l2-busy-filter.ami"] < 0.25 * sizes["k-busy.ami"]
     assert sizes["l1-busy-eventmask.ami"] < 0.40 * sizes["k-busy.ami"]
-    # the Filter session received nothing pbxis would skip (no leak on 16)
+    # the Filter session received nothing pbxis would skip (no leak on 16),
+    # but for the bridge events older pbxis read (recorded then)
     assert set(recorded("l2-busy-filter.ami")) - {"SuccessfulAuth"} <= (
-        Digest.handled_events | set(Digest.narrow_filters) | {"FullyBooted", "ParkedCall"}
+        Digest.handled_events
+        | set(Digest.narrow_filters)
+        | {"FullyBooted", "ParkedCall", "BridgeEnter", "BridgeLeave"}
     )
 
 

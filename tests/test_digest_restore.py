@@ -64,7 +64,7 @@ def test_attach_in_the_middle_of_a_call() -> None:
         },
     ]
     calls = digest.calls_of("1001")
-    assert [(c.agent_channel, c.bridged_channel, c.caller_id_num) for c in calls] == [
+    assert [(c.agent_channel, c.peer, c.caller_id_num) for c in calls] == [
         ("PJSIP/1001-00000001", "PJSIP/caller-00000000", "555011")
     ]
     assert dicts(replay("c-call-caller-hangup.ami", digest, skip_until=after_answer)) == [
@@ -85,7 +85,7 @@ def test_attach_in_the_middle_of_a_call() -> None:
     whole, _ = start(Lab(paused=P))
     replay("c-call-caller-hangup.ami", whole)
     assert digest.snapshot() == whole.snapshot()
-    assert digest.model.calls == {} and digest.model.bridges == {}
+    assert digest.model.calls == {}
 
 
 # -- restore ------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def test_restore_after_asterisk_restart() -> None:
         {"type": "phoneNumber", "agent": "1001", "number": "555099", "name": "Other"},
         {"type": "queueCount", "queue": "sales", "count": 0},
     ]
-    assert [c.bridged_channel for c in digest.calls_of("1001")] == [None]
+    assert [c.peer for c in digest.calls_of("1001")] == [None]
 
 
 def test_restore_of_a_queue_that_is_gone() -> None:

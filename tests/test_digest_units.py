@@ -440,7 +440,7 @@ def test_a_call_in_progress_learnt_from_status_with_unset_variables() -> None:
             "number": "5551234",
             "name": None,
             "queue": None,
-            "bridgedChannel": None,
+            "peerChannel": None,
         }
     ]
 
@@ -497,7 +497,7 @@ def test_channel_queries_reconcile_the_agents_calls() -> None:
     assert dicts(d.apply(status, result([item], EventList="start"))) == [
         {"type": "phoneNumber", "agent": "1001", "number": "555002", "name": "Two"}
     ]
-    assert d.all_calls()[0].bridged_channel == "PJSIP/caller-2"
+    assert d.all_calls()[0].peer == "PJSIP/caller-2"
     # "No such channel": it ended meanwhile
     assert dicts(d.apply(status, result(Response="Error", Message="No such channel"))) == [
         {"type": "phoneNumber", "agent": "1001", "number": None, "name": None}

@@ -95,15 +95,6 @@ def test_current_call_is_the_newest_with_a_known_party() -> None:
     assert model.current_call("9999") is None
 
 
-def test_bridged_peer() -> None:
-    model = model_with_calls()
-    call = model.calls["PJSIP/1001-01"]
-    assert model.bridged_peer(call) is None
-    call.bridge = "b"
-    model.bridges["b"] = ["PJSIP/1001-01", "PJSIP/caller-7"]
-    assert model.bridged_peer(call) == "PJSIP/caller-7"
-
-
 def test_member_value_known_and_unknown() -> None:
     model = model_with_calls()
     assert model.member_value("1001", "sales") is None  # nobody said yet

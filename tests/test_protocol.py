@@ -485,6 +485,45 @@ def test_skip_by_name() -> None:
     assert len(parser.feed(b"Event: VarSet\r\n\r\n")) == 1
 
 
+def test_ignore_skips_marked_events_of_a_wanted_name() -> None:
+    """``ignore``: a DeviceStateChange of a queue's pseudo device is skipped like an
+    unwanted name (whichever path the parser takes), an agent's is parsed."""
+    ignore = {"DeviceStateChange": "Device: Queue:"}
+    data = BANNER + (
+        b"Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: Queue:sales_avail\r\n"
+        b"State: INUSE\r\n\r\n"
+        b"Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1001\r\n"
+        b"State: INUSE\r\n\r\n"
+        b"Event: DeviceStateChange\r\nDevice: Queue:support\r\nState: INUSE\r\n\r\n"
+        # the mark further down is not the device: parsed
+        b"Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: PJSIP/1002\r\n"
+        b"Note: x\r\nDevice: Queue:x\r\n\r\n"
+        # an answer to one of our actions is never skipped
+        b"Event: DeviceStateChange\r\nPrivilege: call,all\r\nDevice: Queue:y\r\n"
+        b"ActionID: 7\r\n\r\n"
+        b"Event: Hangup\r\nPrivilege: call,all\r\nDevice: Queue:z\r\n\r\n"
+        b"Event: VarSet\r\n\r\n"
+    )
+    wanted = {"DeviceStateChange", "Hangup"}
+    parser = Parser(wanted=wanted, ignore=ignore)
+    got = parser.feed(data) + parser.feed(b"")
+    devices = [(m.event, m.get("Device")) for m in got[1:]]
+    assert devices == [
+        ("DeviceStateChange", "PJSIP/1001"),
+        ("DeviceStateChange", "PJSIP/1002"),
+        ("DeviceStateChange", "Queue:y"),
+        ("Hangup", "Queue:z"),
+    ]
+    assert parser.skipped == 3
+    assert snap(feed_all_ways(data, wanted=wanted, ignore=ignore)) == snap(got)
+    lf = data.replace(b"\r\n", b"\n")
+    assert [h for h in messages(lf, wanted=wanted, ignore=ignore)] == [
+        m.headers for m in got[1:]
+    ]
+    # without wanted nothing is skipped
+    assert len(Parser(ignore=ignore).feed(data)) == 1 + 7
+
+
 DIGEST = {
     "QueueMemberStatus", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause",
     "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled",

@@ -25,6 +25,7 @@ from faultproxy import FaultProxy
 
 import pbxis
 from pbxis import client as client_module
+from pbxis import commands
 from pbxis.backoff import Backoff
 from pbxis.commands import FALLBACK_EVENT_MASK
 from pbxis.digest import Digest
@@ -332,7 +333,14 @@ def test_the_filter_whitelist_is_what_the_digest_and_client_read(server):
         filters = [h for name, h in actions_of(server, 1) if name == "Filter"]
         wanted = Digest.handled_events | client_module._CLIENT_EVENTS
         assert whitelist_names(filters[0]["Filter"]) == wanted
-        assert [f["Filter"] for f in filters[1:]] == list(Digest.narrow_filters.values())
+        # then the exclusions of what the digest ignores, then the narrow filters
+        excludes = [commands.server_filter_exclude(*item)[1] for item in Digest.ignored.items()]
+        assert [f["Filter"] for f in filters[1 : 1 + len(excludes)]] == [
+            dict(h)["Filter"] for h in excludes
+        ]
+        assert [f["Filter"] for f in filters[1 + len(excludes) :]] == list(
+            Digest.narrow_filters.values()
+        )
         assert pbx._narrowing == "filter"
         # The parser reads exactly the whitelist, plus VarSet once Asterisk
         # agreed to send only the recording's VarSet.

@@ -12,8 +12,9 @@ import contextlib
 import logging
 import queue
 import threading
+from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
 from fakeami import FakeAMI, FakeConn
@@ -22,6 +23,7 @@ from replay import message, messages
 import pbxis
 from pbxis import client as client_module
 from pbxis import commands, versions
+from pbxis.actions import ActionResult
 from pbxis.digest import Digest
 from pbxis.protocol import Message
 
@@ -241,14 +243,51 @@ def _track_1001(fake: FakeAMI, pbx: Any) -> Any:
             conn.reply(msg, ("Message", "No such queue"), response="Error")
         else:
             conn.reply(msg, ("Variable", msg.get("Variable") or ""), ("Value", ""))
-    # from now on: the agent's leg is answered (CHANNEL(state) asked before a bridge)
-    fake.responders["Getvar"] = lambda conn, msg: conn.reply(
-        msg, ("Variable", msg.get("Variable") or ""), ("Value", "Up")
-    )
     return ch
 
 
-def _ring_and_answer(conn: FakeConn) -> None:
+class _Lines:
+    """Answers ``Status Channel=... Variables=BRIDGEPEER`` as Asterisk does:
+    ``bridged`` maps a channel to its BRIDGEPEER (unset: ``(null)``); every
+    channel of ``up`` is answered (state 6), others ring (5), and a channel
+    in neither is unknown (``No such channel``). ``asked`` counts the Status
+    actions per channel."""
+
+    def __init__(self, fake: FakeAMI) -> None:
+        self.up = {"PJSIP/1001-00000001", "PJSIP/caller-00000000"}
+        self.ringing: set[str] = set()
+        self.bridged: dict[str, str] = {}
+        self.asked: Counter[str] = Counter()
+        fake.responders["Status"] = self.answer
+
+    def bridge(self, *channels: str) -> None:
+        for channel in channels:
+            self.bridged[channel] = ",".join(c for c in channels if c != channel)
+
+    def answer(self, conn: FakeConn, msg: Message) -> None:
+        channel = msg.get("Channel") or ""
+        self.asked[channel] += 1
+        if channel not in self.up | self.ringing:
+            conn.reply(msg, ("Message", "No such channel"), response="Error")
+            return
+        aid = msg.get("ActionID") or ""
+        conn.reply(msg, ("EventList", "start"), ("Message", "Channel status will follow"))
+        state = "6" if channel in self.up else "5"
+        peer = self.bridged.get(channel) or "(null)"
+        conn.event(
+            "Status",
+            ("Channel", channel),
+            ("ChannelState", state),
+            ("BridgeID", "b-1" if channel in self.bridged else ""),
+            ("Variable", f"BRIDGEPEER={peer}"),
+            ("ActionID", aid),
+        )
+        conn.event(
+            "StatusComplete", ("EventList", "Complete"), ("ListItems", "1"), ("ActionID", aid)
+        )
+
+
+def _ring_and_answer(conn: FakeConn, agent_channel: str = "PJSIP/1001-00000001") -> None:
     """A queue call reaches 1001 and is answered, as Asterisk 16 reports it:
     the phone is in use before the legs are bridged."""
     conn.event(
@@ -258,30 +297,29 @@ def _ring_and_answer(conn: FakeConn) -> None:
         ("CallerIDName", "Caller 555011"),
         ("Uniqueid", "1.0"),
         ("Linkedid", "1.0"),
-        ("DestChannel", "PJSIP/1001-00000001"),
+        ("DestChannel", agent_channel),
         ("DestUniqueid", "1.1"),
         ("DestLinkedid", "1.0"),
     )
     conn.event("DeviceStateChange", ("Device", "PJSIP/1001"), ("State", "INUSE"))
 
 
-def _bridge(conn: FakeConn) -> None:
-    for channel in ("PJSIP/1001-00000001", "PJSIP/caller-00000000"):
-        conn.event("BridgeEnter", ("BridgeUniqueid", "b-1"), ("Channel", channel))
+def _in_thread(fn: Callable[[], Any]) -> Tuple[threading.Thread, List[Any]]:
+    out: List[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except Exception as exc:  # reported by the test's assertion on out
+            out.append(exc)
+
+    thread = threading.Thread(target=run, name="test-command")
+    thread.start()
+    return thread, out
 
 
 def _park_in_thread(pbx: Any) -> Tuple[threading.Thread, List[Any]]:
-    out: List[Any] = []
-
-    def park() -> None:
-        try:
-            out.append(pbx.park_and_announce("1001", timeout=30))
-        except Exception as exc:  # pragma: no cover - reported by the assertion
-            out.append(exc)
-
-    thread = threading.Thread(target=park, name="test-park")
-    thread.start()
-    return thread, out
+    return _in_thread(lambda: pbx.park_and_announce("1001", timeout=30))
 
 
 def _answer_park(fake: FakeAMI) -> Message:
@@ -292,6 +330,7 @@ def _answer_park(fake: FakeAMI) -> Message:
 
 
 def test_park_waits_until_the_legs_are_bridged(fake: FakeAMI) -> None:
+    lines = _Lines(fake)
     with pbxis.connect(fake.url(), **FAST) as pbx:
         ch = _track_1001(fake, pbx)
         conn = fake.wait_connections(1)
@@ -299,9 +338,10 @@ def test_park_waits_until_the_legs_are_bridged(fake: FakeAMI) -> None:
         while ch.get(timeout=5).get("status") != "inuse":
             pass
         thread, out = _park_in_thread(pbx)
-        with pytest.raises(queue.Empty):  # no Park while the bridge is missing
-            fake.expect_any(timeout=0.5)
-        _bridge(conn)
+        with pytest.raises(queue.Empty):  # no Park while Asterisk has no bridge
+            fake.expect("Park", timeout=0.5)
+        assert lines.asked["PJSIP/1001-00000001"] >= 2  # it asked again meanwhile
+        lines.bridge("PJSIP/1001-00000001", "PJSIP/caller-00000000")
         park = _answer_park(fake)
         thread.join(5)
     assert out == ["701"]
@@ -313,42 +353,105 @@ def test_park_of_a_bridged_call_goes_at_once_and_a_missing_bridge_only_delays_it
     fake: FakeAMI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(client_module, "BRIDGE_WAIT", 0.3)
+    lines = _Lines(fake)
+    lines.bridge("PJSIP/1001-00000001", "PJSIP/caller-00000000")
     with pbxis.connect(fake.url(), **FAST) as pbx:
         _track_1001(fake, pbx)
         conn = fake.wait_connections(1)
         _ring_and_answer(conn)
-        _bridge(conn)
         assert pbx.send_action("Ping")["Ping"] == "Pong"  # the events were digested
         thread, out = _park_in_thread(pbx)
         _answer_park(fake)  # expect() would fail if Park were held back
         thread.join(5)
         assert out == ["701"]
-        conn.event("BridgeLeave", ("BridgeUniqueid", "b-1"), ("Channel", "PJSIP/caller-00000000"))
-        assert pbx.send_action("Ping")["Ping"] == "Pong"
+        assert lines.asked["PJSIP/1001-00000001"] == 1
+        lines.bridged.clear()
         thread, out = _park_in_thread(pbx)  # the dial still names the party: park after 0.3 s
         _answer_park(fake)
         thread.join(5)
         assert out == ["701"]
 
 
-def test_digest_bridged_with() -> None:
-    digest = Digest("PJSIP/")
-    digest.track(["1001"], [])
-    digest.feed(
-        message(
-            ("Event", "DialBegin"),
-            ("Channel", "PJSIP/caller-00000000"),
-            ("CallerIDNum", "555011"),
-            ("DestChannel", "PJSIP/1001-00000001"),
+@contextlib.contextmanager
+def _answered_call(fake: FakeAMI) -> Iterator[Any]:
+    """A client tracking 1001, who has answered a queue call (events digested)."""
+    with pbxis.connect(fake.url(), **FAST) as pbx:
+        _track_1001(fake, pbx)
+        _ring_and_answer(fake.wait_connections(1))
+        assert pbx.send_action("Ping")["Ping"] == "Pong"
+        yield pbx
+
+
+def test_redirect_acts_on_who_asterisk_says_is_bridged_with_the_agent(fake: FakeAMI) -> None:
+    """Bridges are not in pbxis's event stream: redirect asks Asterisk (BRIDGEPEER),
+    which wins over the dial (a transfer put another party in the bridge)."""
+    lines = _Lines(fake)
+    lines.up.add("PJSIP/other-00000005")
+    lines.bridge("PJSIP/1001-00000001", "PJSIP/other-00000005")
+    with _answered_call(fake) as pbx:
+        thread, out = _in_thread(lambda: pbx.redirect_call("1001", "1003"))
+        conn, msg = fake.expect("Redirect")
+        conn.reply(msg, ("Message", "Redirect successful"))
+        thread.join(5)
+        assert out == [None]
+        assert msg.get("Channel") == "PJSIP/other-00000005"
+        # a conference: every other channel of the bridge is a candidate
+        lines.bridge("PJSIP/1001-00000001", "PJSIP/other-00000005", "PJSIP/caller-00000000")
+        with pytest.raises(pbxis.AmbiguousCallError) as err:
+            pbx.redirect_call("1001", "1003")
+        assert [c["bridgedChannel"] for c in err.value.candidates] == [
+            "PJSIP/other-00000005",
+            "PJSIP/caller-00000000",
+        ]
+        # the call ended meanwhile (Asterisk: No such channel): no call
+        lines.up.clear()
+        with pytest.raises(pbxis.NoCallError):
+            pbx.redirect_call("1001", "1003")
+
+
+def test_a_ringing_leg_is_no_call_to_redirect(fake: FakeAMI) -> None:
+    """A losing ringall leg is not answered: not a candidate (Asterisk 22.10.1
+    crashed when a Park named one as TimeoutChannel)."""
+    lines = _Lines(fake)
+    lines.up = {"PJSIP/caller-00000000"}
+    lines.ringing = {"PJSIP/1001-00000001"}
+    with _answered_call(fake) as pbx:
+        with pytest.raises(pbxis.NoCallError):
+            pbx.redirect_call("1001", "1003")
+
+
+def test_park_of_a_channel_announces_to_the_agent_bridged_with_it(fake: FakeAMI) -> None:
+    lines = _Lines(fake)
+    lines.bridge("PJSIP/1001-00000001", "PJSIP/caller-00000000")
+    with _answered_call(fake) as pbx:
+        thread, out = _in_thread(
+            lambda: pbx.park_and_announce("PJSIP/caller-00000000", timeout=30)
         )
+        park = _answer_park(fake)
+        thread.join(5)
+    assert out == ["701"]
+    assert park.get("TimeoutChannel") == "PJSIP/1001-00000001"
+    assert park.get("AnnounceChannel") == "PJSIP/1001-00000001"
+
+
+def test_line_of_a_status_answer() -> None:
+    def status(*pairs: Tuple[str, str]) -> Message:
+        return message(("Event", "Status"), ("Channel", "PJSIP/1001-01"), *pairs)
+
+    def result(*events: Message, ok: bool = True) -> ActionResult:
+        response = message(("Response", "Success" if ok else "Error"))
+        return ActionResult(response, list(events), None)
+
+    assert commands.line_of(result(ok=False), "PJSIP/1001-01") is None
+    assert commands.line_of(result(), "PJSIP/1001-01") is None
+    unset = status(("ChannelState", "6"), ("Variable", "BRIDGEPEER=(null)"))
+    assert commands.line_of(result(unset), "PJSIP/1001-01") == commands.Line(True, ())
+    empty = status(("ChannelState", "5"), ("Variable", "BRIDGEPEER="))
+    assert commands.line_of(result(empty), "PJSIP/1001-01") == commands.Line(False, ())
+    two = status(("ChannelState", "6"), ("Variable", "BRIDGEPEER=PJSIP/a-1,PJSIP/b-2"))
+    assert commands.line_of(result(two), "PJSIP/1001-01") == commands.Line(
+        True, ("PJSIP/a-1", "PJSIP/b-2")
     )
-    assert not digest.bridged_with("PJSIP/1001-00000001", "PJSIP/caller-00000000")
-    for channel in ("PJSIP/1001-00000001", "PJSIP/caller-00000000"):
-        enter = message(("Event", "BridgeEnter"), ("BridgeUniqueid", "b"), ("Channel", channel))
-        digest.feed(enter)
-    assert digest.bridged_with("PJSIP/1001-00000001", "PJSIP/caller-00000000")
-    assert not digest.bridged_with("PJSIP/1001-00000001", "PJSIP/caller-00000009")
-    assert not digest.bridged_with("PJSIP/1002-00000001", "PJSIP/caller-00000000")
 
 
 # -- AgentComplete without the caller's fields --------------------------------------
