@@ -355,6 +355,11 @@ def test_the_filter_whitelist_is_what_the_digest_and_client_read(server):
             assert not accepts(compiled, SimEvent(name, "call", [("Variable", "FOO")]))
         assert accepts(compiled, SimEvent("VarSet", "dialplan", [
             ("Channel", "PJSIP/1001-1"), ("Variable", "MIXMONITOR_FILENAME"), ("Value", "/x")]))
+        # a queue's pseudo devices are excluded, the agents' devices are not
+        assert not accepts(compiled, SimEvent("DeviceStateChange", "call", [
+            ("Device", "Queue:sales_pause_PJSIP/1001"), ("State", "NOT_INUSE")]))
+        assert accepts(compiled, SimEvent("DeviceStateChange", "call", [
+            ("Device", "PJSIP/1001"), ("State", "INUSE")]))
 
 
 def test_narrowing_is_applied_again_after_every_reconnect(server):
