@@ -21,8 +21,7 @@ from fakeami import FakeAMI, FakeConn
 from replay import message, messages
 
 import pbxis
-from pbxis import client as client_module
-from pbxis import commands, versions
+from pbxis import commands, control, versions
 from pbxis.actions import ActionResult
 from pbxis.digest import Digest
 from pbxis.protocol import Message
@@ -352,7 +351,7 @@ def test_park_waits_until_the_legs_are_bridged(fake: FakeAMI) -> None:
 def test_park_of_a_bridged_call_goes_at_once_and_a_missing_bridge_only_delays_it(
     fake: FakeAMI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "BRIDGE_WAIT", 0.3)
+    monkeypatch.setattr(control, "BRIDGE_WAIT", 0.3)
     lines = _Lines(fake)
     lines.bridge("PJSIP/1001-00000001", "PJSIP/caller-00000000")
     with pbxis.connect(fake.url(), **FAST) as pbx:
