@@ -13,7 +13,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional
 
 from . import commands
 from .actions import ActionResult
@@ -48,15 +48,8 @@ class CallControl:
     _digest: Digest
     _ids: Iterator[str]
     _parked: Dict[str, Future[str]]
-
-    def _request(
-        self,
-        name: str,
-        headers: Sequence[Any],
-        timeout: Optional[float] = None,
-        action_id: Optional[str] = None,
-    ) -> ActionResult:  # pragma: no cover - provided by Pbx
-        raise NotImplementedError
+    #: Send an action and wait for its result (``Pbx._request``).
+    _request: Callable[..., ActionResult]
 
     def _location(self, agent: str) -> str:
         if not isinstance(agent, str) or not agent.strip():
