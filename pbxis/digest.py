@@ -147,13 +147,7 @@ class Digest(QueueDigest, CallDigest):
         Events not in the handler table cost one dict lookup. Never raises on
         odd input: missing or malformed headers are ignored.
         """
-        headers = msg.headers
-        if not headers:
-            return []
-        key, name = headers[0]
-        if key != "Event":
-            name = msg.get("Event") or ""
-        handler = self._dispatch.get(name)
+        handler = self._dispatch.get(msg.get("Event") or "")
         if handler is None:
             return []
         out = self._out = []
