@@ -204,7 +204,7 @@ class Pbx:
                     continue
                 if name in _CLIENT_EVENTS:
                     self._client_event(name, frame)
-                events = feed(frame)
+                events = feed(frame, name)
                 if events:
                     out.extend(events)
             if out:

@@ -141,13 +141,17 @@ class Digest(QueueDigest, CallDigest):
 
     # -- the event stream --------------------------------------------------
 
-    def feed(self, msg: Message) -> list[Event]:
+    def feed(self, msg: Message, event: str | None = None) -> list[Event]:
         """Digest one unsolicited AMI event; return the pbxis events it causes.
 
-        Events not in the handler table cost one dict lookup. Never raises on
-        odd input: missing or malformed headers are ignored.
+        ``event``: the message's ``Event`` header, if the caller has read it
+        already (saves a lookup per frame). Events not in the handler table
+        cost one dict lookup. Never raises on odd input: missing or malformed
+        headers are ignored.
         """
-        handler = self._dispatch.get(msg.get("Event") or "")
+        if event is None:
+            event = msg.get("Event") or ""
+        handler = self._dispatch.get(event)
         if handler is None:
             return []
         out = self._out = []

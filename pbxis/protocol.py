@@ -121,9 +121,7 @@ class Message:
     def _lazy(cls, text: str, sep: str) -> Message:
         """A lazy message of ``text`` (``sep`` + frame + ``sep``, see ``_parse_text``)."""
         msg = cls.__new__(cls)
-        msg._headers = None
-        msg._first = None
-        msg._lower = None
+        msg._headers = None  # _first and _lower stay unset until _split
         msg._text = text
         msg._sep = sep
         msg._needles = _NEEDLES[sep]
@@ -154,6 +152,7 @@ class Message:
             headers = _slow_headers(lines[1:-1])
             self._text = None
         self._headers = headers
+        self._first = self._lower = None
         return headers
 
     def _index(self) -> Dict[str, str]:
@@ -164,30 +163,34 @@ class Message:
 
     def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
         """The first value of header ``name`` (any case), or ``default``."""
+        if self._headers is None:
+            # Lazy (the hot path: the reader and the digest ask every wanted
+            # frame for a few headers): the first line "name: value"
+            # answers, unless the split could answer differently (see
+            # _needles and below); then split.
+            text: str = self._text  # type: ignore[assignment]
+            try:
+                exact, folded, skip = self._needles[name]
+            except KeyError:
+                exact, folded, skip = _needles(self._sep, name)
+            if exact:
+                at = text.find(exact)
+                if at < 0:
+                    if folded not in text.lower():
+                        return default
+                elif text[at + skip] == " ":  # not "name:value"
+                    start = at + skip + 1
+                    found = text[start : text.find(self._sep, start)]
+                    # The split strips values if some line is not "Name:
+                    # value"; a value with nothing to strip reads the same.
+                    if found.strip(_BLANKS) == found:
+                        return found
+            self._split()
         first = self._first
         if first is None:
-            headers = self._headers
-            if headers is None:
-                # Lazy: the first line "name: value" answers, unless the split
-                # could answer differently (see _needles); then split.
-                text = self._text
-                assert text is not None
-                exact, folded, skip = self._needles.get(name) or _needles(self._sep, name)
-                if exact:
-                    at = text.find(exact)
-                    if at < 0:
-                        if folded not in text.lower():
-                            return default
-                    elif text[at + skip] == " ":
-                        start = at + skip + 1
-                        found = text[start : text.find(self._sep, start)]
-                        # The split strips values if some line is not "Name:
-                        # value"; a value with nothing to strip reads the same.
-                        if found.strip(_BLANKS) == found:
-                            return found
-                headers = self._split()
-            # Messages made from a header list (responses at login, tests):
-            # answer the first header without building an index.
+            # Answer the first header, and "no such header" when the text
+            # says so, without building an index.
+            headers = self.headers
             if headers:
                 lead = headers[0]
                 if lead[0] == name:
@@ -448,22 +451,29 @@ class Parser:
             return False
         # Every terminator but the last opens a block; the last one always
         # matches (nothing follows it within endpos) and closes the list.
-        found = list(self._scanner(term).finditer(data, first, last + size))
-        for m in found:
-            if m.end() - m.start() == size and m.start() != last:
-                return False  # not an event frame: let _emit judge it
-        self._emit([data[:first]], out)
         sep = self._sep
-        append = out.append
-        for m in found[:-1]:
-            start = m.start() + size
-            end = data.find(term, start)
-            # With the separators around the frame (see _parse_text).
-            text = data[start - len(sep) : end + len(sep)].decode("utf-8", "replace")
-            append(_parse_text(text, sep))
+        around = len(sep)
+        bare_lf = "\n" + sep
+        lazy = Message._lazy
+        messages: List[Frame] = []
+        append = messages.append
+        for m in self._scanner(term).finditer(data, first, last + size):
+            at, after = m.span()
+            if after - at == size:
+                if at != last:
+                    return False  # not an event frame: let _emit judge it
+                break
+            # The frame with the separators around it (see _parse_text).
+            text = data[at + around : data.find(term, after) + around].decode("utf-8", "replace")
+            if bare_lf in text or _END_COMMAND in text:
+                append(_parse_text(text, sep))
+            else:
+                append(lazy(text, sep))  # _parse_text's usual answer, inline
+        self._emit([data[:first]], out)
+        out += messages
         # Every block here starts with "Event: " (anything else declined
         # above), and counting that longer needle is ~40 % faster.
-        self.skipped += data.count(term + b"Event: ", first, last) + 1 - len(found)
+        self.skipped += data.count(term + b"Event: ", first, last) - len(messages)
         return True
 
     def _take_banner(self, data: bytes, out: List[Frame]) -> bytes:
