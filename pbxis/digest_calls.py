@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .events import AGENT_COMPLETE, ORIGINATE_FAILED, PHONE_NUMBER, Event
+from .events import AGENT_COMPLETE, ORIGINATE_FAILED, PHONE_NUMBER, Event, _event_of
 from .model import NO_CALL, Call, Headers, Model, first, header, originate_reason
 from .protocol import Message
 from .versions import (
@@ -253,7 +253,7 @@ class CallDigest:
         if agent is None or agent not in self.model.agents:
             return
         self._out.append(
-            Event(
+            _event_of(
                 AGENT_COMPLETE,
                 agent,
                 None,

@@ -111,18 +111,24 @@ class QueueDigest:
 
     # -- event handlers (hot path) -----------------------------------------
 
+    def _event_member(self, msg: Message) -> tuple[str | None, str | None]:
+        """(interface, agent) of a member event; reads StateInterface only
+        when the interface does not name the agent itself (``Local/...``)."""
+        iface = first(msg, MEMBER_EVENT_IFACE)
+        if iface is not None and iface.startswith(self.prefix):
+            return iface, iface[self._plen :]
+        return iface, self._member_agent(iface, msg.get("StateInterface"))
+
     def _on_member(self, msg: Message) -> None:
         """QueueMemberStatus/Added/Pause/Penalty/Ringinuse: full member state."""
-        iface = first(msg, MEMBER_EVENT_IFACE)
-        agent = self._member_agent(iface, msg.get("StateInterface"))
+        iface, agent = self._event_member(msg)
         queue = msg.get("Queue")
         if agent is None or queue is None or iface is None:
             return
         self._upsert_member(msg, queue, iface, agent, first(msg, MEMBER_EVENT_NAME))
 
     def _on_member_removed(self, msg: Message) -> None:
-        iface = first(msg, MEMBER_EVENT_IFACE)
-        agent = self._member_agent(iface, msg.get("StateInterface"))
+        iface, agent = self._event_member(msg)
         queue = msg.get("Queue")
         if agent is None or queue is None:
             return
@@ -137,7 +143,7 @@ class QueueDigest:
         linkedid = msg.get("Linkedid")
         if name is not None and linkedid is not None:
             self._remember_waiting(linkedid, name)
-        self._queue_count(msg)
+        self._queue_count(name, msg)
 
     def _remember_waiting(self, linkedid: str, queue: str) -> None:
         waiting = self.model.waiting
@@ -150,10 +156,10 @@ class QueueDigest:
         linkedid = msg.get("Linkedid")
         if linkedid is not None:
             self.model.waiting.pop(linkedid, None)
-        self._queue_count(msg)
+        self._queue_count(msg.get("Queue"), msg)
 
-    def _queue_count(self, h: Headers) -> None:
-        name = h.get("Queue")
+    def _queue_count(self, name: str | None, h: Headers) -> None:
+        """The queue's Count, from a QueueCallerJoin/Leave naming queue ``name``."""
         q = self.model.queues.get(name) if name is not None else None
         if q is None:
             return
