@@ -168,7 +168,7 @@ class Message:
             # frame for a few headers): the first line "name: value"
             # answers, unless the split could answer differently (see
             # _needles and below); then split.
-            text: str = self._text  # type: ignore[assignment]
+            text: str = self._text  # type: ignore[assignment]  # lazy: always set
             try:
                 exact, folded, skip = self._needles[name]
             except KeyError:
@@ -293,6 +293,7 @@ _BLANKS = " \t\r\n"
 #: How an Asterisk < 14 ``Response: Follows`` ends its output.
 _END_COMMAND = "--END COMMAND--"
 
+
 def _parse_text(text: str, sep: str) -> Message:
     """The message of one frame; ``text`` is the frame with ``sep`` before and after.
 
@@ -306,9 +307,7 @@ def _parse_text(text: str, sep: str) -> Message:
         parts = [line.partition(": ") for line in lines]
         headers = [(name, value) for name, found, value in parts if found]
         # a pre-14 CLI body whose first output line happens to hold ": "
-        if len(headers) < len(parts) or (
-            lines[-1].endswith(_END_COMMAND) and "\n" in lines[-1]
-        ):
+        if len(headers) < len(parts) or (lines[-1].endswith(_END_COMMAND) and "\n" in lines[-1]):
             return _parse_slow(lines)
         return Message(headers)
     return Message._lazy(text, sep)
