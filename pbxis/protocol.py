@@ -110,9 +110,9 @@ class Message:
         self._lower: Optional[Dict[str, str]] = None
         # The decoded frame with a line separator before and after it (so
         # every line sits between two); set by the parser. While ``_headers``
-        # is None the message is lazy; once split, the text is kept only if
-        # every line was "Name: value" (see _split), and then answers "no
-        # such header, in any case" without building the lower-case index.
+        # is None the message is lazy; once split, the text answers "no such
+        # header, in any case" without building the lower-case index (unless
+        # some line was not "Name: value": then _split built the indexes).
         self._text: Optional[str] = None
         self._sep = "\r\n"
         self._needles: Dict[str, _Needles] = _NEEDLES[self._sep]
@@ -148,11 +148,17 @@ class Message:
         parts = [line.partition(": ") for line in lines]
         # The first and last parts are the empty strings around the separators.
         headers = [(name, value) for name, found, value in parts if found]
-        if len(headers) != len(parts) - 2:
+        if len(headers) == len(parts) - 2:
+            self._first = self._lower = None
+        else:
+            # Not every line is "Name: value", so the text cannot tell a
+            # header is absent (see get): build both indexes now (rare).
             headers = _slow_headers(lines[1:-1])
-            self._text = None
+            self._first = dict(reversed(headers))
+            self._lower = {k.lower(): v for k, v in reversed(headers)}
+        # _headers last: a thread that sees it set finds the rest ready (the
+        # text is never cleared, so one still reading it is not disturbed).
         self._headers = headers
-        self._first = self._lower = None
         return headers
 
     def _index(self) -> Dict[str, str]:
