@@ -699,9 +699,17 @@ class Hub:
                             closed.append(channel)
             elif batch_of:
                 per_scope: dict[Scope, list[tuple[Event, Hashable | None]]] = {}
+                # A batch's events mostly share a few (agent, queue) scopes.
+                targets_of: dict[tuple[str | None, str | None], Iterable[Scope]] = {}
                 for event in batch_of:
-                    pair = (event, _state_key(event))
-                    for scope in self._targets(event):
+                    kind, agent, name = event.type, event.agent, event.queue
+                    # _state_key(event), inline: this loop runs per event
+                    pair = (event, (kind, agent, name) if kind in STATE_EVENT_TYPES else None)
+                    where = (agent, name)
+                    targets = targets_of.get(where)
+                    if targets is None:
+                        targets = targets_of[where] = self._targets(event)
+                    for scope in targets:
                         pairs = per_scope.get(scope)
                         if pairs is None:
                             per_scope[scope] = [pair]

@@ -202,7 +202,7 @@ class Pbx(CallControl):
                     continue
                 if name in _CLIENT_EVENTS:
                     self._client_event(name, frame)
-                events = feed(frame)
+                events = feed(frame, name)
                 if events:
                     out.extend(events)
             if out:

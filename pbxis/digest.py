@@ -31,6 +31,7 @@ from .events import (
     QUEUE_COUNT,
     QUEUE_MEMBER_STATUS,
     Event,
+    _event_of,
 )
 from .model import NO_CALL, Agent, Model, Queue
 from .protocol import Message
@@ -152,19 +153,17 @@ class Digest(QueueDigest, CallDigest):
 
     # -- the event stream --------------------------------------------------
 
-    def feed(self, msg: Message) -> list[Event]:
+    def feed(self, msg: Message, event: str | None = None) -> list[Event]:
         """Digest one unsolicited AMI event; return the pbxis events it causes.
 
-        Events not in the handler table cost one dict lookup. Never raises on
-        odd input: missing or malformed headers are ignored.
+        ``event``: the message's ``Event`` header, if the caller has read it
+        already (saves a lookup per frame). Events not in the handler table
+        cost one dict lookup. Never raises on odd input: missing or malformed
+        headers are ignored.
         """
-        headers = msg.headers
-        if not headers:
-            return []
-        key, name = headers[0]
-        if key != "Event":
-            name = msg.get("Event") or ""
-        handler = self._dispatch.get(name)
+        if event is None:
+            event = msg.get("Event") or ""
+        handler = self._dispatch.get(event)
         if handler is None:
             return []
         out = self._out = []
@@ -394,16 +393,16 @@ class Digest(QueueDigest, CallDigest):
 
 
 def _event(kind: str, agent: str | None, queue: str | None, value: Any) -> Event:
-    """The pbxis Event for a state value (API.md §4 detail keys)."""
+    """The pbxis Event for a state value (API.md §4 detail keys); each gets a new dict."""
     if kind == QUEUE_MEMBER_STATUS:
         status, reason = value
         details = {"status": status} if reason is None else {"status": status, "reason": reason}
-        return Event(kind, agent, queue, details)
+        return _event_of(kind, agent, queue, details)
     if kind == PHONE_NUMBER:
         number, name, call_queue = value
-        return Event(kind, agent, call_queue, {"number": number, "name": name})
+        return _event_of(kind, agent, call_queue, {"number": number, "name": name})
     if kind == QUEUE_COUNT:
-        return Event(kind, None, queue, {"count": value})
+        return _event_of(kind, None, queue, {"count": value})
     if kind == AGENT_NAME:
-        return Event(kind, agent, None, {"name": value})
-    return Event(kind, agent, None, {"status": value})
+        return _event_of(kind, agent, None, {"name": value})
+    return _event_of(kind, agent, None, {"status": value})

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .events import AGENT_NAME, EXTENSION_STATUS, QUEUE_COUNT, QUEUE_MEMBER_STATUS
-from .model import LOGGED_OFF, Member, Model, first, header
+from .model import LOGGED_OFF, Headers, Member, Model, first
 from .protocol import Message
 from .versions import (
     DEVICE_STATES,
@@ -27,8 +27,6 @@ if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.action
     from .actions import ActionResult
 
 __all__ = ["QueueDigest"]
-
-Headers = dict[str, str]
 
 #: Bound on remembered waiting callers (QueueCallerLeave normally removes them).
 MAX_WAITING = 4096
@@ -113,21 +111,25 @@ class QueueDigest:
 
     # -- event handlers (hot path) -----------------------------------------
 
+    def _event_member(self, msg: Message) -> tuple[str | None, str | None]:
+        """(interface, agent) of a member event; reads StateInterface only
+        when the interface does not name the agent itself (``Local/...``)."""
+        iface = first(msg, MEMBER_EVENT_IFACE)
+        if iface is not None and iface.startswith(self.prefix):
+            return iface, iface[self._plen :]
+        return iface, self._member_agent(iface, msg.get("StateInterface"))
+
     def _on_member(self, msg: Message) -> None:
         """QueueMemberStatus/Added/Pause/Penalty/Ringinuse: full member state."""
-        h = dict(msg.headers)
-        iface = first(h, MEMBER_EVENT_IFACE)
-        agent = self._member_agent(iface, h.get("StateInterface"))
-        queue = h.get("Queue")
+        iface, agent = self._event_member(msg)
+        queue = msg.get("Queue")
         if agent is None or queue is None or iface is None:
             return
-        self._upsert_member(h, queue, iface, agent, first(h, MEMBER_EVENT_NAME))
+        self._upsert_member(msg, queue, iface, agent, first(msg, MEMBER_EVENT_NAME))
 
     def _on_member_removed(self, msg: Message) -> None:
-        h = dict(msg.headers)
-        iface = first(h, MEMBER_EVENT_IFACE)
-        agent = self._member_agent(iface, h.get("StateInterface"))
-        queue = h.get("Queue")
+        iface, agent = self._event_member(msg)
+        queue = msg.get("Queue")
         if agent is None or queue is None:
             return
         member = self.model.members.get((agent, queue))
@@ -137,12 +139,11 @@ class QueueDigest:
     def _on_queue_join(self, msg: Message) -> None:
         """QueueCallerJoin: remember the waiting caller by its Linkedid, which
         the agent legs the queue rings inherit (they may ring before AgentCalled)."""
-        h = dict(msg.headers)
-        name = h.get("Queue")
-        linkedid = h.get("Linkedid")
+        name = msg.get("Queue")
+        linkedid = msg.get("Linkedid")
         if name is not None and linkedid is not None:
             self._remember_waiting(linkedid, name)
-        self._queue_count(h)
+        self._queue_count(name, msg)
 
     def _remember_waiting(self, linkedid: str, queue: str) -> None:
         waiting = self.model.waiting
@@ -152,14 +153,13 @@ class QueueDigest:
 
     def _on_queue_leave(self, msg: Message) -> None:
         """QueueCallerLeave (QueueCallerAbandon is always followed by one)."""
-        h = dict(msg.headers)
-        linkedid = h.get("Linkedid")
+        linkedid = msg.get("Linkedid")
         if linkedid is not None:
             self.model.waiting.pop(linkedid, None)
-        self._queue_count(h)
+        self._queue_count(msg.get("Queue"), msg)
 
-    def _queue_count(self, h: Headers) -> None:
-        name = h.get("Queue")
+    def _queue_count(self, name: str | None, h: Headers) -> None:
+        """The queue's Count, from a QueueCallerJoin/Leave naming queue ``name``."""
         q = self.model.queues.get(name) if name is not None else None
         if q is None:
             return
@@ -169,11 +169,10 @@ class QueueDigest:
             self._state(QUEUE_COUNT, None, q.name, count)
 
     def _on_device_state(self, msg: Message) -> None:
-        headers = msg.headers
-        device = header(headers, "Device")
+        device = msg.get("Device")
         agent = self._loc_agent.get(device) if device is not None else None
         if agent is not None:
-            self._set_device(agent, header(headers, "State"))
+            self._set_device(agent, msg.get("State"))
 
     def _set_device(self, agent: str, state: str | None) -> None:
         word = DEVICE_STATES.get(state or "", "unknown")

@@ -80,10 +80,12 @@ class Event:
         d: Dict[str, Any] = dict(details) if details else {}
         if more:
             d.update(more)
-        object.__setattr__(self, "type", type)
-        object.__setattr__(self, "agent", agent)
-        object.__setattr__(self, "queue", queue)
-        object.__setattr__(self, "_details", d)
+        # The slots' own setters: __setattr__ refuses, and these cost half
+        # of object.__setattr__ (the digest makes an event per state change).
+        _set_type(self, type)
+        _set_agent(self, agent)
+        _set_queue(self, queue)
+        _set_details(self, d)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Event is immutable")
@@ -138,3 +140,23 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event({self.to_dict()!r})"
+
+
+_set_type = Event.__dict__["type"].__set__
+_set_agent = Event.__dict__["agent"].__set__
+_set_queue = Event.__dict__["queue"].__set__
+_set_details = Event.__dict__["_details"].__set__
+_new_event = object.__new__
+
+
+def _event_of(
+    type: str, agent: Optional[str], queue: Optional[str], details: Dict[str, Any]
+) -> Event:
+    """``Event(type, agent, queue, details)`` that takes ``details`` as its own
+    (no copy): for pbxis code that builds a fresh dict per event."""
+    event: Event = _new_event(Event)
+    _set_type(event, type)
+    _set_agent(event, agent)
+    _set_queue(event, queue)
+    _set_details(event, details)
+    return event

@@ -12,8 +12,7 @@ the vocabulary the digest reads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 # The AMI vocabulary lives in pbxis.versions (every version difference in one place).
 from .versions import (
@@ -24,6 +23,7 @@ from .versions import (
 __all__ = [
     "LOGGED_OFF",
     "NO_CALL",
+    "Headers",
     "first",
     "header",
     "originate_reason",
@@ -35,7 +35,16 @@ __all__ = [
 ]
 
 
-def first(headers: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+class Headers(Protocol):
+    """Where the digest reads headers: a dict, or a ``pbxis.protocol.Message``
+    (whose ``get`` is cheaper than turning it into a dict, see its docstring)."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+    def __contains__(self, name: object, /) -> bool: ...
+
+
+def first(headers: Headers, names: tuple[str, ...]) -> str | None:
     """The value of the first of ``names`` present in ``headers``."""
     for name in names:
         value = headers.get(name)

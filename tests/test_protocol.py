@@ -675,3 +675,66 @@ def test_encode_parse_round_trip(
 
 def test_trailing_constant_is_a_partial_frame() -> None:
     assert b"\r\n\r\n" not in TRAILING
+
+
+# --- lazy messages: get() searches the text, and answers as the split would ---------
+
+
+def _reference_headers(body: str) -> list[tuple[str, str]]:
+    """The parser's headers for one CRLF frame as it computed them before
+    messages became lazy (split at once; the slow path for odd lines)."""
+    parts = [line.partition(": ") for line in body.split("\r\n")]
+    headers = [(name, value) for name, found, value in parts if found]
+    if (
+        len(headers) == len(parts)
+        and not body.endswith("\n")
+        and "\n\r\n" not in body
+        and not (body.endswith("--END COMMAND--") and "\n" in parts[-1][0] + parts[-1][2])
+    ):
+        return headers
+    headers = []
+    for line in body.split("\r\n"):
+        if line.endswith("--END COMMAND--"):
+            for out in line[: -len("--END COMMAND--")].split("\n"):
+                if out:
+                    headers.append(("Output", out))
+            continue
+        name, found, value = line.partition(":")
+        if found and name and " " not in name:
+            headers.append((name, value.strip(" \t\r\n")))
+        elif line.strip():
+            headers.append(("Output", line.rstrip("\r\n")))
+    return headers
+
+
+_LAZY_NAMES = ["Event", "Channel", "channel", "CHANNEL", "Queue", "Output", "output",
+               "ActionID", "Foo Bar", "X-Y", "Missing"]
+_lazy_values = st.lists(
+    st.sampled_from(["a", "b", " ", "\t", ":", ": ", "\n", "-", "--END COMMAND--"]), max_size=6
+).map("".join)
+_lazy_lines = st.one_of(
+    st.tuples(st.sampled_from(_LAZY_NAMES), _lazy_values).map(lambda kv: f"{kv[0]}: {kv[1]}"),
+    st.sampled_from(["junk", "Channel:x", "Channel:", "channel:y", ": x", " Channel: x",
+                     "Output:z", "a\nb", "x--END COMMAND--", "Queue:q: r"]),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(_lazy_lines, max_size=6), wanted=st.booleans())
+def test_lazy_get_answers_as_the_split_does(lines: list[str], wanted: bool) -> None:
+    body = "\r\n".join(["Event: Test", *lines])
+    data = BANNER + body.encode() + b"\r\n\r\n"
+    expected = _reference_headers(body)
+
+    def parse() -> Message:
+        parser = Parser(wanted=["Test"] if wanted else None)
+        (message,) = [f for f in parser.feed(data) if isinstance(f, Message)]
+        return message
+
+    assert parse().headers == expected
+    reference = Message(expected)
+    for name in [*_LAZY_NAMES, "Chan nel", ""]:
+        lazy = parse()
+        assert lazy.get(name) == reference.get(name), name
+        assert lazy.get(name) == reference.get(name), name  # and once split
+        assert lazy.headers == expected

@@ -275,10 +275,13 @@ class SimServer:
         if self._reopen is not None:
             self._reopen.cancel()
         self._close_listener()
-        for conn in self._connections():
+        # One snapshot: an aborted connection leaves the list from its own
+        # thread, and its threads must still be joined.
+        connections = self._connections()
+        for conn in connections:
             conn.abort()
         threads = [t for t in (self._acceptor, self._clock) if t is not None]
-        for conn in self._connections():
+        for conn in connections:
             threads += [conn.reader, conn.writer]
         for thread in threads:
             if thread is not threading.current_thread() and thread.is_alive():
