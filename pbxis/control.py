@@ -19,7 +19,7 @@ from . import commands
 from .actions import ActionResult
 from .config import Options, check_value
 from .digest import Digest
-from .errors import ActionTimeout, AmbiguousCallError, NoCallError, NotConnectedError, PBXISError
+from .errors import ActionTimeout, AmbiguousCallError, NoCallError
 from .protocol import encode_action
 from .versions import BRIDGE_WAIT, PAUSE_REASON_AFTER_ADD
 
@@ -140,15 +140,12 @@ class CallControl:
         return targets[0]
 
     def _line(self, channel: str) -> Optional[commands.Line]:
-        """Asterisk's word on ``channel`` (``Status``): None if it ended."""
+        """Asterisk's word on ``channel`` (``Status``): None if it ended.
+
+        A link down or a silent Asterisk raises (``NotConnectedError``,
+        ``ActionTimeout``) rather than passing for "no call"."""
         name, headers = commands.channel_status(channel)
-        try:
-            result = self._request(name, headers)
-        except NotConnectedError:
-            raise
-        except PBXISError:
-            return None
-        return commands.line_of(result, channel)
+        return commands.line_of(self._request(name, headers), channel)
 
     def redirect_call(self, agent_or_channel: str, destination: str) -> None:
         """Transfer a call to ``destination`` in ``redirect_context``.

@@ -9,6 +9,7 @@ tests/live/test_versions_live.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -416,6 +417,16 @@ def test_a_ringing_leg_is_no_call_to_redirect(fake: FakeAMI) -> None:
     lines.ringing = {"PJSIP/1001-00000001"}
     with _answered_call(fake) as pbx:
         with pytest.raises(pbxis.NoCallError):
+            pbx.redirect_call("1001", "1003")
+
+
+def test_a_silent_asterisk_is_a_timeout_not_no_call(fake: FakeAMI) -> None:
+    """Asking who the agent is bridged with gets no answer: ActionTimeout, not
+    a NoCallError that would tell the user there is no call."""
+    with _answered_call(fake) as pbx:
+        fake.responders["Status"] = lambda conn, msg: None  # never answers
+        pbx.options = dataclasses.replace(pbx.options, action_timeout=0.3)
+        with pytest.raises(pbxis.ActionTimeout):
             pbx.redirect_call("1001", "1003")
 
 
