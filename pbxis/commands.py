@@ -23,7 +23,7 @@ from typing import (
 from .actions import ActionResult
 from .config import check_value
 from .errors import ActionError
-from .protocol import Message
+from .protocol import Message, regex_literal
 from .versions import (
     FALLBACK_EVENT_MASK,
     FILTER_EXCLUDE,
@@ -124,13 +124,8 @@ def server_filter_exclude(event_name: str, line: str) -> Action:
     Asterisk 16 and 22 both apply)."""
     if not event_name.isalnum():
         raise ValueError(f"event name {event_name!r} is not alphanumeric")
-    regex = FILTER_EXCLUDE.format(name=event_name, line=_regex_literal(_text("line", line)))
+    regex = FILTER_EXCLUDE.format(name=event_name, line=regex_literal(_text("line", line)))
     return "Filter", [("Operation", "Add"), ("Filter", regex)]
-
-
-def _regex_literal(text: str) -> str:
-    """``text`` as a POSIX extended regex that matches only itself."""
-    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in text)
 
 
 def event_mask(mask: str = FALLBACK_EVENT_MASK) -> Action:

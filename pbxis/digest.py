@@ -34,7 +34,7 @@ from .events import (
     _event_of,
 )
 from .model import NO_CALL, Agent, Model, Queue
-from .protocol import Message
+from .protocol import Message, regex_literal
 from .versions import RECORDING_VARS
 
 if TYPE_CHECKING:  # the result type only; no runtime dependency on pbxis.actions
@@ -106,10 +106,6 @@ class CallInfo:
     caller_id_num: str | None
     agent: str | None = None
     queue: str | None = None
-
-
-def _escape_regex(text: str) -> str:
-    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in text)
 
 
 class Digest(QueueDigest, CallDigest):
@@ -204,7 +200,7 @@ class Digest(QueueDigest, CallDigest):
                 location = self.prefix + name
                 a = model.agents[name] = Agent(name, location)
                 self._loc_agent[location] = name
-                channels = f"CHANNELS(^{_escape_regex(location)}-)"
+                channels = f"CHANNELS(^{regex_literal(location)}-)"
                 self._chan_vars[channels] = name
                 queries += [
                     Query("QueueStatus", (("Member", location),)),

@@ -438,10 +438,9 @@ class CallDigest:
             if ev.get("Event") in ("CoreShowChannel", "Status")
         ]
         by_uniqueid = {e.get("Uniqueid"): e for e in entries}
+        bridge_of = {e.get("Channel"): first(e, BRIDGE_ID) for e in entries}
         bridges: dict[str, list[str]] = {}
-        for e in entries:
-            bridge = first(e, BRIDGE_ID)
-            channel = e.get("Channel")
+        for channel, bridge in bridge_of.items():
             if bridge and channel:
                 bridges.setdefault(bridge, []).append(channel)
         listed = set()
@@ -454,7 +453,7 @@ class CallDigest:
                 if caller.get("Application") == QUEUE_APP:
                     queue = (first(caller, APP_DATA) or "").split(",")[0] or None
             channel = e.get("Channel")
-            bridge = first(e, BRIDGE_ID)
+            bridge = bridge_of.get(channel)
             peers = [c for c in bridges.get(bridge, ()) if c != channel] if bridge else []
             self._channel_info(e, queue, peers[0] if peers else None)
             listed.add(channel)

@@ -25,7 +25,6 @@ __all__ = [
     "NO_CALL",
     "Headers",
     "first",
-    "header",
     "originate_reason",
     "Member",
     "Call",
@@ -49,18 +48,6 @@ def first(headers: Headers, names: tuple[str, ...]) -> str | None:
     for name in names:
         value = headers.get(name)
         if value is not None:
-            return value
-    return None
-
-
-def header(headers: list[tuple[str, str]], name: str) -> str | None:
-    """The first value of header ``name`` in a message's header list.
-
-    A scan, cheaper than a dict when the header comes early (Asterisk puts
-    Channel, Device, BridgeUniqueid right after Event and Privilege).
-    """
-    for key, value in headers:
-        if key == name:
             return value
     return None
 

@@ -33,6 +33,7 @@ __all__ = [
     "Frame",
     "Parser",
     "encode_action",
+    "regex_literal",
     "DEFAULT_MAX_FRAME",
 ]
 
@@ -577,6 +578,12 @@ class Parser:
                 return True
             at = block.find(nl, at)
         return False
+
+
+def regex_literal(text: str) -> str:
+    """``text`` as a POSIX extended regex (Asterisk's Filter, ``CHANNELS()``)
+    that matches only itself."""
+    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in text)
 
 
 HeaderValue = Union[str, int, float, bool, Sequence[str]]

@@ -1,4 +1,5 @@
-"""Shared test helpers: feed bytes to the AMI parser every way (h11's ``tr()`` idea).
+"""Shared test helpers: feed bytes to the AMI parser every way (h11's ``tr()`` idea),
+and read a channel's events into a view of the latest states.
 
 No sleeps, no sockets. Import as ``from helpers import ...`` (pytest puts
 ``tests/`` on ``sys.path``).
@@ -6,13 +7,16 @@ No sleeps, no sockets. Import as ``from helpers import ...`` (pytest puts
 from __future__ import annotations
 
 import os
+import queue
 import random
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pbxis.events import STATE_EVENT_TYPES
 from pbxis.protocol import Banner, Frame, Message, Oversize, Parser, Truncated
 
 __all__ = [
@@ -32,13 +36,35 @@ __all__ = [
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
-#: shared/ami-transcripts, beside the repository (override: PBXIS_TRANSCRIPTS).
-TRANSCRIPTS = Path(
-    os.environ.get(
-        "PBXIS_TRANSCRIPTS",
-        Path(__file__).resolve().parent.parent.parent / "shared" / "ami-transcripts",
-    )
-)
+
+
+def _transcripts() -> Path:
+    """shared/ami-transcripts: ``PBXIS_TRANSCRIPTS``, else beside this
+    checkout, else beside the repository it was cloned from (a clean CI clone
+    made with ``git clone . /tmp/somewhere`` has no shared/ beside it)."""
+    override = os.environ.get("PBXIS_TRANSCRIPTS")
+    if override:
+        return Path(override)
+    repo = Path(__file__).resolve().parent.parent
+    beside = repo.parent / "shared" / "ami-transcripts"
+    if beside.is_dir():
+        return beside
+    try:
+        origin = subprocess.run(
+            ["git", "-C", str(repo), "config", "--get", "remote.origin.url"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    origin = origin.removeprefix("file://")
+    if origin.startswith("/"):
+        cloned_from = Path(origin).resolve().parent / "shared" / "ami-transcripts"
+        if cloned_from.is_dir():
+            return cloned_from
+    return beside
+
+
+TRANSCRIPTS = _transcripts()
 
 #: A partial frame appended by ``feed_all_ways`` to check the Truncated report.
 TRAILING = b"Event: Partial\r\nChannel: PJSIP/10"
@@ -143,3 +169,45 @@ def feed_all_ways(
         assert trailed[:-1] == [f for f in expected], "trailing bytes changed earlier frames"
         assert trailed[-1][0] == "truncated" and trailed[-1][1] >= len(TRAILING)
     return whole
+
+
+# -- reading a channel ------------------------------------------------------------
+
+
+def drain(ch: Any) -> list[Any]:
+    """Everything pending in the channel, without blocking (a published
+    batch arrives whole)."""
+    out = []
+    while True:
+        try:
+            out.append(ch.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def settle(pbx: Any, ch: Any) -> list[Any]:
+    """Everything the channel got up to now: a Ping's answer comes after the
+    answers and events Asterisk sent before it, and the reader publishes
+    them before it reads further."""
+    pbx.send_action("Ping")
+    pbx.send_action("Ping")
+    return drain(ch)
+
+
+def key(ev: Any) -> tuple[Any, ...]:
+    """A state's key in a view: phoneNumber is one state per agent, its queue
+    rides along (API.md §4)."""
+    return (ev.type, ev.agent, None if ev.type == "phoneNumber" else ev.queue)
+
+
+def details(ev: Any) -> dict[str, Any]:
+    return {k: v for k, v in ev.to_dict().items() if k not in ("type", "agent", "queue")}
+
+
+def fold(view: dict[Any, Any], events: Iterable[Any]) -> dict[Any, Any]:
+    """``view`` updated with the state events among ``events`` (a new dict)."""
+    view = dict(view)
+    for ev in events:
+        if ev.type in STATE_EVENT_TYPES:
+            view[key(ev)] = details(ev)
+    return view

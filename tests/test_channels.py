@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import blinker
 import pytest
+from helpers import drain
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -46,14 +47,6 @@ def done(n: int, agent: str | None = "1001") -> Event:
     return Event(AGENT_COMPLETE, agent, uniqueId=str(n), talkTime=n, holdTime=0, recording=None)
 
 
-def drain(ch: EventChannel) -> list[Event]:
-    """Everything pending, without blocking."""
-    out = []
-    while True:
-        try:
-            out.append(ch.get_nowait())
-        except queue.Empty:
-            return out
 
 
 def in_thread(fn: Callable[[], Any], timeout: float = TIMEOUT) -> Any:

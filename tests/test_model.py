@@ -12,7 +12,6 @@ from pbxis.model import (
     Model,
     Queue,
     first,
-    header,
     originate_reason,
 )
 from pbxis.versions import DEVICE_STATES, MEMBER_STATUSES
@@ -55,9 +54,6 @@ def test_originate_reasons_in_words() -> None:
 
 
 def test_header_lookups() -> None:
-    headers = [("Event", "Hangup"), ("Privilege", "call,all"), ("Channel", "PJSIP/1001-01")]
-    assert header(headers, "Channel") == "PJSIP/1001-01"
-    assert header(headers, "Uniqueid") is None
     assert first({"Location": "PJSIP/1001"}, ("Interface", "Location")) == "PJSIP/1001"
     assert first({}, ("Interface", "Location")) is None
 

@@ -22,6 +22,7 @@ import pytest
 from conftest import wait_event
 from fakeami import FakeAMI
 from faultproxy import FaultProxy
+from helpers import drain
 
 import pbxis
 from pbxis import client as client_module
@@ -308,14 +309,6 @@ def test_core_restart_shutdown_then_the_truth(server):
         assert states[("queueMemberStatus", "1001", "sales")]["status"] == "not_inuse"
 
 
-def drain(ch) -> list:
-    """The events already in the channel (a published batch arrives whole)."""
-    out = []
-    while True:
-        try:
-            out.append(ch.get_nowait())
-        except queue.Empty:
-            return out
 
 
 # -- server-side narrowing ------------------------------------------------------------------

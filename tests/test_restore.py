@@ -9,11 +9,11 @@ and a Ping whose answer comes after everything sent before it.
 """
 from __future__ import annotations
 
-import queue
 import threading
 
 import pytest
 from conftest import wait_event
+from helpers import details, drain, fold, key, settle
 
 import pbxis
 from pbxis.events import CONNECTION_LOST, CONNECTION_RESTORED
@@ -21,43 +21,17 @@ from pbxis.sim import Fault, SimServer, SimulatedPbx, scenario
 from pbxis.versions import DEVICE_STATES, MEMBER_STATUSES
 
 FAST = {"keepalive": 1.0, "reconnect_base": 0.02, "reconnect_cap": 0.1}
-STATE_TYPES = {"agentName", "extensionStatus", "queueMemberStatus", "phoneNumber", "queueCount"}
 SESSION = {"Login", "Filter", "Events", "Ping"}
 
 
-def key(ev) -> tuple:
-    # phoneNumber is one state per agent; its queue rides along (API.md §4)
-    return (ev.type, ev.agent, None if ev.type == "phoneNumber" else ev.queue)
 
 
-def details(ev) -> dict:
-    return {k: v for k, v in ev.to_dict().items() if k not in ("type", "agent", "queue")}
 
 
-def fold(view: dict, events) -> dict:
-    view = dict(view)
-    for ev in events:
-        if ev.type in STATE_TYPES:
-            view[key(ev)] = details(ev)
-    return view
 
 
-def drain(ch) -> list:
-    out = []
-    while True:
-        try:
-            out.append(ch.get_nowait())
-        except queue.Empty:
-            return out
 
 
-def settle(pbx, ch) -> list:
-    """Everything the channel got up to now: a Ping's answer comes after the
-    answers and events Asterisk sent before it, and the reader publishes
-    them before it reads further."""
-    pbx.send_action("Ping")
-    pbx.send_action("Ping")
-    return drain(ch)
 
 
 def truth(pbx, agents, queues) -> dict:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
+from helpers import drain
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -172,13 +173,6 @@ def final_state(events: list[Event]) -> dict[Hashable, object]:
     return state
 
 
-def drain(ch: EventChannel) -> list[Event]:
-    out = []
-    while True:
-        try:
-            out.append(ch.get_nowait())
-        except queue.Empty:
-            return out
 
 
 def test_an_unread_channel_stays_bounded_delays_nobody_and_converges() -> None:

@@ -24,6 +24,7 @@ import pytest
 from conftest import wait_event
 from faultproxy import FaultProxy
 from harness import lab as lab_module
+from helpers import details, drain, fold, key, settle
 
 import pbxis
 from pbxis.commands import FALLBACK_EVENT_MASK
@@ -35,7 +36,6 @@ pytestmark = pytest.mark.asterisk
 
 SECRET = lab_module.MANAGER_USERS["pbxis"]
 FAST = {"keepalive": 1.0, "reconnect_base": 0.2, "reconnect_cap": 1.0}
-STATE_TYPES = {"agentName", "extensionStatus", "queueMemberStatus", "phoneNumber", "queueCount"}
 AGENTS = ("1001", "1002", "1003")
 
 
@@ -94,36 +94,14 @@ class RawAmi:
         self.sock.close()
 
 
-def key(ev) -> tuple:
-    return (ev.type, ev.agent, None if ev.type == "phoneNumber" else ev.queue)
 
 
-def details(ev) -> dict:
-    return {k: v for k, v in ev.to_dict().items() if k not in ("type", "agent", "queue")}
 
 
-def fold(view: dict, events) -> dict:
-    view = dict(view)
-    for ev in events:
-        if ev.type in STATE_TYPES:
-            view[key(ev)] = details(ev)
-    return view
 
 
-def drain(ch) -> list:
-    out = []
-    while True:
-        try:
-            out.append(ch.get_nowait())
-        except queue.Empty:
-            return out
 
 
-def settle(pbx, ch) -> list:
-    """All the channel got so far (two Pings: see tests/test_restore.py)."""
-    pbx.send_action("Ping")
-    pbx.send_action("Ping")
-    return drain(ch)
 
 
 def truth(pbx, agents, queues) -> dict:
